@@ -1,0 +1,61 @@
+# daxlab - build and test.
+#
+#   make          build the guest programs (static scenarios and tools)
+#   make test     every test: lint, C unit tests under ASan/UBSan, and the
+#                 host-side pytest harness that boots real guests
+#   make lint     shellcheck and clang-format checks only
+#
+# Everything built goes under $(CACHE) (default .cache, ignored by git).
+
+CACHE ?= $(CURDIR)/.cache
+BUILD := $(CACHE)/build
+CC ?= gcc
+CSTD := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
+CFLAGS ?= -O2 -g
+
+GUEST := $(BUILD)/guest
+SCENARIO_SRC := $(sort $(wildcard scenarios/[0-9][0-9][0-9]-*.c))
+SCENARIO_BIN := $(patsubst scenarios/%.c,$(GUEST)/scenarios/%,$(SCENARIO_SRC))
+GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c
+GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h
+TOOLS_BIN := $(GUEST)/tools/dax-probe
+
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
+
+SHELL_SCRIPTS := run.sh .ci/run $(wildcard scripts/*.sh images/*.sh guest-kernel/*.sh)
+C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c)
+PYTEST := /usr/bin/python3 -m pytest
+
+.PHONY: all guest test unit lint pytest clean
+all: guest
+guest: $(SCENARIO_BIN) $(TOOLS_BIN)
+
+# Guest programs are static: the initramfs has no matching libc for them.
+$(GUEST)/scenarios/%: scenarios/%.c $(GUEST_LIB) $(GUEST_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(CFLAGS) -Iscenarios -static -pthread -o $@ $< $(GUEST_LIB)
+
+$(GUEST)/tools/dax-probe: images/dax-probe.c $(GUEST_LIB) $(GUEST_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(CFLAGS) -static -o $@ $< $(GUEST_LIB)
+
+$(BUILD)/unit/%: tests/unit/%.c $(GUEST_LIB) $(GUEST_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) -O1 -g $(SAN) -Iscenarios -o $@ $< $(GUEST_LIB)
+
+unit: $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do echo "unit: $$t"; $$t || exit 1; done
+
+lint:
+	shellcheck -x $(SHELL_SCRIPTS) images/agent.sh
+	clang-format --dry-run -Werror $(C_SOURCES)
+
+pytest: guest
+	$(PYTEST) -v tests
+
+test: lint unit pytest
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,248 @@
+#!/bin/sh
+# daxlab guest agent: PID 1 of the test guest (busybox sh).
+#
+# Reads its job from the kernel command line:
+#   daxlab.fs=ext4,xfs         filesystems to test, in order
+#   daxlab.scenarios=001-x,... scenario binaries under /scenarios
+#   daxlab.dax=1|0             mount with DAX (0 for --no-dax)
+#   daxlab.stimeout=SECS       per-scenario time limit
+# Writes TAP to ttyS1 (the host parses only that), files (fs_dax traces,
+# dmesg) to ttyS2 framed by "@@daxlab-file NAME" / "@@daxlab-end", and a
+# human log to the console (ttyS0). Powers the guest off when done; it
+# must never exit (PID 1 exiting panics the kernel).
+set -u
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+
+say() { echo "daxlab-agent: $*" >/dev/console; }
+die() {
+	say "FATAL: $*"
+	[ -e /dev/ttyS1 ] && echo "Bail out! $*" >/dev/ttyS1
+	poweroff -f
+	sleep 60
+}
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /tmp /mnt/dax /run
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+
+cmdarg() {
+	for w in $(cat /proc/cmdline); do
+		case "$w" in "daxlab.$1="*) echo "${w#daxlab."$1"=}" ;; esac
+	done
+}
+FS_LIST=$(cmdarg fs | tr ',' ' ')
+SCENARIOS=$(cmdarg scenarios | tr ',' ' ')
+DAX=$(cmdarg dax)
+STIMEOUT=$(cmdarg stimeout)
+: "${DAX:=1}" "${STIMEOUT:=300}"
+
+# Raw mode: no CR/LF translation on the host-parsed channels.
+exec 3>/dev/ttyS1 4>/dev/ttyS2
+stty -F /dev/ttyS1 raw -echo 2>/dev/null
+stty -F /dev/ttyS2 raw -echo 2>/dev/null
+
+send_file() { # NAME PATH
+	echo "@@daxlab-file $1" >&4
+	cat "$2" >&4
+	printf '\n@@daxlab-end\n' >&4
+}
+now_cs() { # uptime in centiseconds
+	read -r up _ </proc/uptime
+	echo "${up%.*}${up#*.}"
+}
+
+say "kernel $(uname -r), fs: $FS_LIST, dax: $DAX"
+
+# Modules (a kernel with everything built in has none to load).
+if [ -d "/lib/modules/$(uname -r)" ]; then
+	for m in crc32c_generic libnvdimm nfit nd_pmem dax_pmem; do
+		modprobe -q "$m" 2>/dev/null || true
+	done
+fi
+
+tries=0
+until [ -e /sys/bus/nd/devices/region0 ]; do
+	tries=$((tries + 1))
+	[ $tries -gt 100 ] && die "no NV-DIMM region (is the nfit module in the initramfs? is -device nvdimm there?)"
+	sleep 0.1
+done
+
+# The raw namespace only gives a non-DAX block device: make it fsdax.
+if ! ndctl create-namespace -f -e namespace0.0 -m fsdax --map=mem >/tmp/ndctl.out 2>&1; then
+	cat /tmp/ndctl.out >/dev/console
+	die "ndctl create-namespace failed"
+fi
+tries=0
+until [ -b /dev/pmem0 ]; do
+	tries=$((tries + 1))
+	[ $tries -gt 100 ] && die "/dev/pmem0 did not appear"
+	sleep 0.1
+done
+send_file ndctl-namespace.json /tmp/ndctl.out
+# The NV-DIMM window as the guest sees it, for the host to check.
+grep -i 'persistent memory' /proc/iomem >/tmp/iomem.txt 2>/dev/null || true
+send_file iomem-pmem.txt /tmp/iomem.txt
+
+TRACE=/sys/kernel/tracing
+[ -d $TRACE/events ] || TRACE=/sys/kernel/debug/tracing
+trace_on() {
+	[ -d $TRACE/events/fs_dax ] || return 0
+	echo 0 >$TRACE/tracing_on
+	echo 8192 >$TRACE/buffer_size_kb
+	echo >$TRACE/trace
+	echo 1 >$TRACE/events/fs_dax/enable
+	echo 1 >$TRACE/tracing_on
+}
+trace_off() { # NAME
+	[ -d $TRACE/events/fs_dax ] || return 0
+	echo 0 >$TRACE/events/fs_dax/enable
+	cat $TRACE/trace >/tmp/trace.txt
+	send_file "fs_dax/$1.txt" /tmp/trace.txt
+}
+
+# mkfs and mount one filesystem; prints the reason on failure.
+mount_fs() { # FS
+	umount /mnt/dax 2>/dev/null
+	case "$1" in
+	ext4 | ext2)
+		modprobe -q ext4 2>/dev/null
+		/sbin/mke2fs -q -F -t "$1" -b 4096 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
+			echo "mke2fs failed: $(head -n1 /tmp/mkfs.out)"
+			return 1
+		}
+		opts=""
+		[ "$DAX" = 1 ] && opts="-o dax"
+		;;
+	xfs)
+		modprobe -q xfs 2>/dev/null
+		/sbin/mkfs.xfs -q -f -m reflink=0 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
+			cat /tmp/mkfs.out >/dev/console
+			echo "mkfs.xfs failed: $(head -n1 /tmp/mkfs.out)"
+			return 1
+		}
+		opts="-o dax=never"
+		[ "$DAX" = 1 ] && opts="-o dax=always"
+		;;
+	*)
+		echo "unknown filesystem $1"
+		return 1
+		;;
+	esac
+	dmesg_mark=$(dmesg | wc -l)
+	# shellcheck disable=SC2086 # $opts is "" or one "-o x" pair
+	if ! mount -t "$1" $opts /dev/pmem0 /mnt/dax 2>/tmp/mount.out; then
+		reason=$(dmesg | tail -n +$((dmesg_mark + 1)) | grep -i -m1 -E 'dax|error|unsupported' | sed 's/^\[[^]]*\] //')
+		echo "mount -t $1 $opts failed: ${reason:-$(cat /tmp/mount.out)}"
+		return 1
+	fi
+	return 0
+}
+
+# shellcheck disable=SC2086 # the lists are space-separated words
+set -- $SCENARIOS
+nscen=$#
+# shellcheck disable=SC2086
+set -- $FS_LIST
+nfs=$#
+echo "TAP version 13" >&3
+echo "1..$((nscen * nfs))" >&3
+n=0
+WARN_RE='Call Trace|BUG:|WARNING:|Oops|Kernel panic|general protection fault|possible circular locking|INFO: task .* blocked'
+
+report() { # NAME FS STATUS DAX DURATION EXIT REASON
+	n=$((n + 1))
+	echo "# daxlab-result: scenario=$1 fs=$2 status=$3 dax=$4 duration=$5 exit=$6 reason=$7" >&3
+	case "$3" in
+	pass) echo "ok $n - $1 $2" >&3 ;;
+	skip) echo "ok $n - $1 $2 # SKIP $7" >&3 ;;
+	*) echo "not ok $n - $1 $2 # $3: $7" >&3 ;;
+	esac
+	if [ "$7" = - ]; then say "[$2] $1: $3 in ${5}s"; else say "[$2] $1: $3 ($7) in ${5}s"; fi
+}
+
+for fs in $FS_LIST; do
+	fs_reason=$(mount_fs "$fs")
+	fs_status=$?
+	dax_on=0
+	if [ $fs_status = 0 ]; then
+		touch /mnt/dax/.daxlab-probe
+		dax_on=$(dax-probe /mnt/dax/.daxlab-probe 2>/tmp/probe.err | sed 's/dax=//')
+		rm -f /mnt/dax/.daxlab-probe
+		[ -n "$dax_on" ] || dax_on=0
+		say "[$fs] mounted: $(grep ' /mnt/dax ' /proc/mounts | cut -d' ' -f4), STATX_ATTR_DAX=$dax_on"
+		if [ "$DAX" = 1 ] && [ "$dax_on" != 1 ]; then
+			fs_status=1
+			fs_reason="mounted with DAX requested but statx shows no STATX_ATTR_DAX"
+			umount /mnt/dax
+		fi
+	fi
+	for scen in $SCENARIOS; do
+		name=${scen#[0-9][0-9][0-9]-}
+		if [ $fs_status != 0 ]; then
+			if [ "$fs" = ext2 ]; then
+				report "$name" "$fs" skip 0 0 - "$fs_reason"
+			else
+				report "$name" "$fs" fail "$dax_on" 0 - "$fs_reason"
+			fi
+			continue
+		fi
+		dir=/mnt/dax/$name
+		mkdir -p "$dir"
+		dmesg_mark=$(dmesg | wc -l)
+		trace_on
+		echo "# Subtest: $name $fs" >&3
+		start=$(now_cs)
+		# timeout's watcher child keeps the cwd it started in for up to a
+		# second after the scenario ends: start it outside the mount.
+		(
+			cd / || exit 1
+			DAXLAB_DIR=$dir DAXLAB_FS=$fs timeout -s KILL "$STIMEOUT" \
+				sh -c 'cd "$DAXLAB_DIR" && exec "$0"' "/scenarios/$scen" 2>/dev/console
+			echo $? >/tmp/rc
+		) | tee /tmp/last.tap | sed 's/^/    /' >&3
+		end=$(now_cs)
+		rc=$(cat /tmp/rc 2>/dev/null || echo 255)
+		trace_off "$name-$fs"
+		dmesg | tail -n +$((dmesg_mark + 1)) >/tmp/dmesg.part
+		send_file "dmesg/$name-$fs.txt" /tmp/dmesg.part
+		dur=$(((end - start) / 100)).$(printf '%02d' $(((end - start) % 100)))
+		reason=-
+		case "$rc" in
+		0) status=pass ;;
+		4)
+			status=skip
+			reason=$(sed -n 's/.*# SKIP //p' /tmp/last.tap | head -n1)
+			;;
+		137) status=timeout reason="killed after ${STIMEOUT}s" ;;
+		*) status=fail reason="exit $rc" ;;
+		esac
+		if grep -q -E "$WARN_RE" /tmp/dmesg.part; then
+			status=fail
+			reason="kernel log: $(grep -m1 -E "$WARN_RE" /tmp/dmesg.part | sed 's/^\[[^]]*\] //')"
+		fi
+		report "$name" "$fs" "$status" "$dax_on" "$dur" "$rc" "$reason"
+		rm -rf "$dir"
+	done
+	tries=0
+	while grep -q ' /mnt/dax ' /proc/mounts && ! umount /mnt/dax 2>/tmp/umount.err && [ $tries -lt 20 ]; do
+		tries=$((tries + 1))
+		sleep 0.2
+	done
+	if grep -q ' /mnt/dax ' /proc/mounts; then
+		say "[$fs] umount failed: $(cat /tmp/umount.err); processes still there:"
+		ps >/dev/console
+	fi
+done
+
+dmesg >/tmp/dmesg.txt
+send_file dmesg.txt /tmp/dmesg.txt
+echo "# daxlab-done" >&3
+say "all done, powering off"
+sync
+poweroff -f
+sleep 60

@@ -1,0 +1,95 @@
+/* daxenv.c - see daxenv.h */
+#include "daxenv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#ifndef STATX_ATTR_DAX
+#define STATX_ATTR_DAX 0x00200000
+#endif
+
+int daxenv_is_dax(const char *path)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &stx) != 0)
+		return -1;
+	if (!(stx.stx_attributes_mask & STATX_ATTR_DAX)) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return (stx.stx_attributes & STATX_ATTR_DAX) ? 1 : 0;
+}
+
+long daxenv_cached_kb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Cached: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+long daxenv_trace_count(const char *event)
+{
+	static const char *const paths[] = {"/sys/kernel/tracing/trace",
+					    "/sys/kernel/debug/tracing/trace"};
+	char needle[128];
+	char line[1024];
+	FILE *f = NULL;
+	long n = 0;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]) && !f; i++)
+		f = fopen(paths[i], "r");
+	if (!f)
+		return -1;
+	/* Event lines read "... : dax_pte_fault: dev 259:0 ino ..." */
+	snprintf(needle, sizeof(needle), " %s:", event);
+	while (fgets(line, sizeof(line), f)) {
+		if (line[0] != '#' && strstr(line, needle))
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static unsigned char pattern_byte(unsigned seed, size_t pos)
+{
+	unsigned x = seed * 2654435761u ^ (unsigned)(pos / 8) * 40503u;
+
+	x ^= x >> 13;
+	return (unsigned char)(x + pos % 8 + 1);
+}
+
+void daxenv_pattern(unsigned char *buf, size_t len, unsigned seed, size_t off)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = pattern_byte(seed, off + i);
+}
+
+long daxenv_pattern_check(const unsigned char *buf, size_t len, unsigned seed, size_t off)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] != pattern_byte(seed, off + i))
+			return (long)i;
+	}
+	return -1;
+}
+
+const char *daxenv_workdir(void)
+{
+	const char *d = getenv("DAXLAB_DIR");
+
+	return d && *d ? d : ".";
+}

@@ -1,0 +1,28 @@
+/*
+ * daxenv.h - what the guest can tell about DAX, for scenarios and tools.
+ *
+ * The authority on "is this file DAX" is statx(STATX_ATTR_DAX); the page
+ * cache size comes from /proc/meminfo; fs_dax tracepoint counts come from
+ * the tracefs buffer that the guest agent enables around each scenario.
+ */
+#ifndef DAXLAB_DAXENV_H
+#define DAXLAB_DAXENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* 1 if @path has STATX_ATTR_DAX, 0 if not, -1 (errno set) if unknown. */
+int daxenv_is_dax(const char *path);
+/* "Cached:" from /proc/meminfo in KiB, or -1. */
+long daxenv_cached_kb(void);
+/* Lines of the tracefs buffer whose event name is @event ("dax_pte_fault"),
+ * or -1 if tracefs cannot be read. */
+long daxenv_trace_count(const char *event);
+/* Fill @buf with a pattern that depends on @seed and the byte offset. */
+void daxenv_pattern(unsigned char *buf, size_t len, unsigned seed, size_t off);
+/* Offset of the first byte where @buf differs from the pattern, or -1. */
+long daxenv_pattern_check(const unsigned char *buf, size_t len, unsigned seed, size_t off);
+/* Working directory given by the agent ($DAXLAB_DIR), or "." */
+const char *daxenv_workdir(void);
+
+#endif
