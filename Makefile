@@ -28,7 +28,7 @@ SHELL_SCRIPTS := run.sh .ci/run $(wildcard scripts/*.sh images/*.sh guest-kernel
 C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c)
 PYTEST := /usr/bin/python3 -m pytest
 
-.PHONY: all guest test unit lint pytest clean
+.PHONY: all guest test unit lint format pytest clean
 all: guest
 guest: $(SCENARIO_BIN) $(TOOLS_BIN)
 
@@ -49,7 +49,7 @@ unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "unit: $$t"; $$t || exit 1; done
 
 lint:
-	shellcheck -x $(SHELL_SCRIPTS) images/agent.sh
+	shellcheck -x $(SHELL_SCRIPTS)
 	clang-format --dry-run -Werror $(C_SOURCES)
 
 pytest: guest
@@ -59,3 +59,6 @@ test: lint unit pytest
 
 clean:
 	rm -rf $(BUILD)
+
+format:
+	clang-format -i $(C_SOURCES)

@@ -31,7 +31,8 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 
 cmdarg() {
-	for w in $(cat /proc/cmdline); do
+	read -r cmdline </proc/cmdline
+	for w in $cmdline; do
 		case "$w" in "daxlab.$1="*) echo "${w#daxlab."$1"=}" ;; esac
 	done
 }
@@ -151,6 +152,7 @@ set -- $FS_LIST
 nfs=$#
 echo "TAP version 13" >&3
 echo "1..$((nscen * nfs))" >&3
+echo "# daxlab-guest: kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) flush=$(grep -o -w -E 'clwb|clflushopt|clflush' /proc/cpuinfo | sort -u | tr '\n' ,)" >&3
 n=0
 WARN_RE='Call Trace|BUG:|WARNING:|Oops|Kernel panic|general protection fault|possible circular locking|INFO: task .* blocked'
 
@@ -201,6 +203,7 @@ for fs in $FS_LIST; do
 		# second after the scenario ends: start it outside the mount.
 		(
 			cd / || exit 1
+			# shellcheck disable=SC2016 # $0 and $DAXLAB_DIR expand in the inner sh
 			DAXLAB_DIR=$dir DAXLAB_FS=$fs timeout -s KILL "$STIMEOUT" \
 				sh -c 'cd "$DAXLAB_DIR" && exec "$0"' "/scenarios/$scen" 2>/dev/console
 			echo $? >/tmp/rc

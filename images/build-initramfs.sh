@@ -48,10 +48,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-[ -n "$kdir" ] && [ -n "$bindir" ] || {
+if [ -z "$kdir" ] || [ -z "$bindir" ]; then
 	usage >&2
 	exit 2
-}
+fi
 [ -f "$kdir/kver" ] || {
 	echo "build-initramfs: $kdir has no kver file" >&2
 	exit 1

@@ -136,8 +136,8 @@ static void check_no_page_cache(unsigned char *buf)
 	if (before < 0 || after < 0)
 		tap_bail("cannot read Cached from /proc/meminfo");
 	grown = after - before;
-	tap_diag("Cached grew by %ld KiB while writing %u MiB and reading it %d times",
-		 grown, CACHE_FILE_SIZE >> 20, CACHE_PASSES);
+	tap_diag("Cached grew by %ld KiB while writing %u MiB and reading it %d times", grown,
+	         CACHE_FILE_SIZE >> 20, CACHE_PASSES);
 	/* Non-DAX grows by the whole file; allow 1/16 of it for metadata. */
 	tap_ok(grown < (long)(CACHE_FILE_SIZE / 1024 / 16),
 	       "reading through read() does not fill the page cache");

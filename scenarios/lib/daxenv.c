@@ -44,7 +44,7 @@ long daxenv_cached_kb(void)
 long daxenv_trace_count(const char *event)
 {
 	static const char *const paths[] = {"/sys/kernel/tracing/trace",
-					    "/sys/kernel/debug/tracing/trace"};
+	                                    "/sys/kernel/debug/tracing/trace"};
 	char needle[128];
 	char line[1024];
 	FILE *f = NULL;

@@ -23,7 +23,8 @@ void tap_skip(const char *reason, const char *fmt, ...) __attribute__((format(pr
 /* A diagnostic line ("# ..."). */
 void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Nothing can run: plan 1..0 with the reason, exit 4. */
-__attribute__((noreturn)) void tap_skip_all(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn)) void tap_skip_all(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 /* Cannot go on: "Bail out!" and exit 1. */
 __attribute__((noreturn)) void tap_bail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Check the plan was met; exit 0 if every point passed, else 1. */

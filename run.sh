@@ -1,0 +1,452 @@
+#!/usr/bin/env bash
+# daxlab: boot a TCG guest with an emulated NV-DIMM, mount it with DAX,
+# run scenarios, and collect everything into results/<run-id>/.
+set -eu
+
+TOP=$(cd "$(dirname "$0")" && pwd)
+PROG=run.sh
+ALL_FS="ext4 xfs ext2"
+
+usage() {
+	cat <<'USAGE'
+usage: ./run.sh [options]
+
+Installs what is missing (apt-get), builds the guest programs and the
+initramfs, boots Debian's 6.1 kernel under QEMU TCG with a 512 MiB NV-DIMM,
+mounts it with DAX and runs the scenarios. Results go to results/<run-id>/
+(results/latest points at the newest run). Exits 0 when nothing failed.
+
+Scenarios and filesystems
+  --scenario NAME      run this scenario (repeatable; default: scenarios/default.list)
+  --list               list the scenarios, one line each, and exit
+  --fs FS              ext4 (default), xfs, ext2, all, or a comma list
+  --no-dax             mount without DAX (dax-basics must then fail)
+
+Guest
+  --kernel PATH        boot this kernel image instead of Debian's prebuilt one
+  --modules DIR        its modules directory (.../lib/modules/KVER); omit for
+                       a kernel with everything built in
+  --cpu MODEL          QEMU CPU model (default: max)
+  --cpus N             vCPUs (default: 2)
+  --mem SIZE           guest RAM (default: 1G)
+  --pmem-size SIZE     NV-DIMM size (default: 512M)
+
+Limits and output
+  --timeout SECS       kill the guest after this long (default: 900)
+  --scenario-timeout SECS
+                       kill one scenario after this long (default: 300)
+  --results DIR        where run directories go (default: results/ in the repo,
+                       or $DAXLAB_RESULTS)
+  -h, --help           this help
+
+Environment: DAXLAB_CACHE (default .cache in the repo) holds the kernel,
+initramfs and build output; DAXLAB_RESULTS as --results.
+USAGE
+}
+
+die() {
+	echo "$PROG: $*" >&2
+	exit 2
+}
+step() { echo "==> $*"; }
+
+# ---------------------------------------------------------------- scenarios
+scenario_file() { # NAME -> scenarios/NNN-NAME.c (or nothing)
+	local f
+	for f in "$TOP"/scenarios/[0-9][0-9][0-9]-*.c; do
+		local base=${f##*/}
+		base=${base%.c}
+		if [ "${base#[0-9][0-9][0-9]-}" = "$1" ] || [ "$base" = "$1" ]; then
+			echo "$f"
+			return 0
+		fi
+	done
+	return 1
+}
+scenario_desc() { # FILE: line 2 is " * NAME - description"
+	sed -n '2s/^ \* [^ ]* - //p' "$1"
+}
+default_scenarios() {
+	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$TOP/scenarios/default.list"
+}
+list_scenarios() {
+	local f base name tag
+	local defaults
+	defaults=" $(default_scenarios | tr '\n' ' ') "
+	for f in "$TOP"/scenarios/[0-9][0-9][0-9]-*.c; do
+		base=${f##*/}
+		base=${base%.c}
+		name=${base#[0-9][0-9][0-9]-}
+		tag=""
+		case "$defaults" in *" $name "*) tag=" [default]" ;; esac
+		printf '%-24s %s%s\n' "$name" "$(scenario_desc "$f")" "$tag"
+	done
+}
+
+# --------------------------------------------------------------- arguments
+scenarios=()
+fs_arg=ext4
+dax=1
+kernel=""
+modules=""
+cpu_model=max
+cpus=2
+mem=1G
+pmem_size=512M
+timeout=900
+stimeout=300
+results=${DAXLAB_RESULTS:-$TOP/results}
+CACHE=${DAXLAB_CACHE:-$TOP/.cache}
+
+need_arg() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (try --help)"; fi; }
+to_mib() { case "$1" in *G) echo $((${1%G} * 1024)) ;; *M) echo "${1%M}" ;; esac }
+is_uint() { case "$1" in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac }
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--list)
+		list_scenarios
+		exit 0
+		;;
+	--scenario)
+		need_arg "$@"
+		scenarios+=("$2")
+		shift
+		;;
+	--fs)
+		need_arg "$@"
+		fs_arg=$2
+		shift
+		;;
+	--no-dax) dax=0 ;;
+	--kernel)
+		need_arg "$@"
+		kernel=$2
+		shift
+		;;
+	--modules)
+		need_arg "$@"
+		modules=$2
+		shift
+		;;
+	--cpu)
+		need_arg "$@"
+		cpu_model=$2
+		shift
+		;;
+	--cpus)
+		need_arg "$@"
+		cpus=$2
+		shift
+		;;
+	--mem)
+		need_arg "$@"
+		mem=$2
+		shift
+		;;
+	--pmem-size)
+		need_arg "$@"
+		pmem_size=$2
+		shift
+		;;
+	--timeout)
+		need_arg "$@"
+		timeout=$2
+		shift
+		;;
+	--scenario-timeout)
+		need_arg "$@"
+		stimeout=$2
+		shift
+		;;
+	--results)
+		need_arg "$@"
+		results=$2
+		shift
+		;;
+	*) die "unknown option: $1 (try --help)" ;;
+	esac
+	shift
+done
+
+# Validate everything before installing or booting anything.
+fs_list=""
+for fs in ${fs_arg//,/ }; do
+	case "$fs" in
+	all) fs_list="$fs_list $ALL_FS" ;;
+	ext4 | xfs | ext2) fs_list="$fs_list $fs" ;;
+	*) die "unknown filesystem: $fs (choose ext4, xfs, ext2 or all)" ;;
+	esac
+done
+fs_list=$(echo "$fs_list" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
+fs_list=${fs_list% }
+[ -n "$fs_list" ] || die "--fs is empty"
+
+if [ ${#scenarios[@]} -eq 0 ]; then
+	mapfile -t scenarios < <(default_scenarios)
+fi
+scen_bins=()
+scen_names=()
+for s in "${scenarios[@]}"; do
+	f=$(scenario_file "$s") || die "no such scenario: $s (see --list)"
+	b=${f##*/}
+	scen_bins+=("${b%.c}")
+	scen_names+=("${b:4:-2}")
+done
+
+is_pos() { is_uint "$1" && [ "$1" -ge 1 ]; }
+is_pos "$cpus" || die "--cpus must be a positive integer, not '$cpus'"
+is_pos "$timeout" || die "--timeout must be a positive number of seconds, not '$timeout'"
+is_pos "$stimeout" || die "--scenario-timeout must be a positive number of seconds, not '$stimeout'"
+[[ "$pmem_size" =~ ^[0-9]+[MG]$ ]] || die "--pmem-size must look like 512M or 1G, not '$pmem_size'"
+[[ "$mem" =~ ^[0-9]+[MG]$ ]] || die "--mem must look like 1G or 2048M, not '$mem'"
+if [ -n "$kernel" ]; then
+	[ -f "$kernel" ] || die "kernel image not found: $kernel"
+	[ -r "$kernel" ] || die "kernel image not readable: $kernel"
+	kernel=$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")
+fi
+if [ -n "$modules" ]; then
+	[ -n "$kernel" ] || die "--modules needs --kernel"
+	[ -d "$modules" ] || die "modules directory not found: $modules"
+	modules=$(cd "$modules" && pwd)
+fi
+
+mkdir -p "$results" 2>/dev/null || die "cannot create results directory: $results"
+results=$(cd "$results" && pwd)
+probe=$(mktemp "$results/.write-test.XXXXXX" 2>/dev/null) || die "results directory is not writable: $results"
+rm -f "$probe"
+free_kb=$(df -Pk "$results" | awk 'NR==2 {print $4}')
+[ "${free_kb:-0}" -ge $((256 * 1024)) ] ||
+	die "not enough free space in $results: $((free_kb / 1024)) MiB free, need 256 MiB (NV-DIMM image and logs)"
+
+# ------------------------------------------------------------------ build
+start_wall=$(date +%s)
+step "dependencies"
+"$TOP/scripts/install-deps.sh" || die "installing dependencies failed"
+
+mkdir -p "$CACHE"
+# One build at a time per cache: parallel runs share the cache.
+exec 9>"$CACHE/.build.lock"
+flock 9
+step "guest programs"
+if ! make -s -C "$TOP" CACHE="$CACHE" guest >"$CACHE/make.log" 2>&1; then
+	cat "$CACHE/make.log" >&2
+	die "building the guest programs failed"
+fi
+
+step "guest kernel"
+if [ -n "$kernel" ]; then
+	kdir=$(mktemp -d "${TMPDIR:-/tmp}/daxlab-kernel.XXXXXX")
+	trap 'rm -rf "$kdir"' EXIT
+	ln -s "$kernel" "$kdir/vmlinuz"
+	if [ -n "$modules" ]; then
+		kver=$(basename "$modules")
+		mkdir -p "$kdir/lib/modules"
+		ln -s "$modules" "$kdir/lib/modules/$kver"
+		[ -f "$modules/modules.dep" ] || die "$modules has no modules.dep (run depmod for it)"
+	else
+		kver=builtin-$(sha256sum "$kernel" | cut -c1-12)
+	fi
+	echo "$kver" >"$kdir/kver"
+	kernel_desc="custom $kernel"
+else
+	kdir=$("$TOP/guest-kernel/fetch-debian.sh" --cache "$CACHE") || die "fetching the Debian kernel failed"
+	kver=$(cat "$kdir/kver")
+	kernel_desc="debian $kver"
+fi
+echo "    $kernel_desc"
+
+step "initramfs"
+initrd=$("$TOP/images/build-initramfs.sh" --cache "$CACHE" --kernel-dir "$kdir" --bin-dir "$CACHE/build/guest") ||
+	die "building the initramfs failed"
+echo "    ${initrd#"$TOP"/}"
+flock -u 9
+
+# ---------------------------------------------------------------- run dir
+fs_tag=$(echo "$fs_list" | tr ' ' '+')
+while :; do
+	run_id=$(date +%Y%m%d-%H%M%S)-$fs_tag-$(printf '%04x' $((RANDOM % 65536)))
+	mkdir "$results/$run_id" 2>/dev/null && break
+done
+run=$results/$run_id
+mkdir -p "$run/fs_dax" "$run/dmesg" "$run/expect"
+ln -sfn "$run_id" "$results/.latest.$$"
+mv -T "$results/.latest.$$" "$results/latest"
+
+# ------------------------------------------------------------------- boot
+qemu_version=$(qemu-system-x86_64 --version | head -n1)
+truncate -s "$pmem_size" "$run/pmem0.img"
+cmdline="console=ttyS0 panic=-1 loglevel=5 daxlab.fs=${fs_list// /,}"
+cmdline="$cmdline daxlab.scenarios=$(
+	IFS=,
+	echo "${scen_bins[*]}"
+) daxlab.dax=$dax daxlab.stimeout=$stimeout"
+# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
+qemu=(qemu-system-x86_64
+	-machine pc,nvdimm=on -accel tcg -cpu "$cpu_model" -smp "$cpus"
+	-m "$mem,slots=2,maxmem=$(($(to_mib "$mem") + $(to_mib "$pmem_size") + 1024))M"
+	-object "memory-backend-file,id=mem1,share=on,mem-path=$run/pmem0.img,size=$pmem_size"
+	-device nvdimm,id=nv1,memdev=mem1
+	-kernel "$kdir/vmlinuz" -initrd "$initrd" -append "$cmdline"
+	-display none -monitor none -no-reboot
+	-chardev "file,id=con,path=$run/console.log" -serial chardev:con
+	-chardev "file,id=tap,path=$run/tap.txt" -serial chardev:tap
+	-chardev "file,id=files,path=$run/guest-files.raw" -serial chardev:files)
+printf '%q ' "${qemu[@]}" >"$run/qemu-cmdline.txt"
+echo >>"$run/qemu-cmdline.txt"
+
+step "booting: TCG, $cpus vCPUs, -cpu $cpu_model, $pmem_size NV-DIMM, fs: $fs_list, dax: $([ $dax = 1 ] && echo on || echo off)"
+echo "    run directory: ${run#"$TOP"/}"
+touch "$run/tap.txt"
+timeout --kill-after=10 "$timeout" "${qemu[@]}" >"$run/qemu.log" 2>&1 &
+qpid=$!
+interrupted=0
+trap 'interrupted=1; kill $qpid 2>/dev/null || true' INT TERM
+shown=0
+while kill -0 $qpid 2>/dev/null; do
+	sleep 1
+	n=$(grep -c '^# daxlab-result:' "$run/tap.txt" || true)
+	if [ "$n" -gt "$shown" ]; then
+		grep '^# daxlab-result:' "$run/tap.txt" | tail -n +$((shown + 1)) | head -n $((n - shown)) |
+			sed -E 's/^# daxlab-result: scenario=([^ ]*) fs=([^ ]*) status=([^ ]*) dax=[^ ]* duration=([^ ]*) exit=[^ ]* reason=(.*)/    \2 \1: \3 (\4 s) \5/; s/ -$//'
+		shown=$n
+	fi
+done
+qrc=0
+wait $qpid || qrc=$?
+trap - INT TERM
+end_wall=$(date +%s)
+
+# ---------------------------------------------------------------- collect
+# Split the guest's file channel into files of the run directory.
+awk -v dir="$run" '
+	/^@@daxlab-file / { name = dir "/" $2; n = 0; next }
+	/^@@daxlab-end$/ {
+		# the guest adds a newline after each file: drop it if blank
+		for (i = 1; i <= n; i++) if (i < n || buf[i] != "") print buf[i] > name
+		if (n == 0 || (n == 1 && buf[1] == "")) printf "" > name
+		close(name); name = ""; next
+	}
+	name != "" { buf[++n] = $0 }
+' "$run/guest-files.raw"
+[ -f "$run/dmesg.txt" ] || true
+
+guest_status=completed
+guest_reason=""
+if [ $interrupted = 1 ]; then
+	guest_status=interrupted guest_reason="interrupted by the user"
+elif [ $qrc = 124 ] || [ $qrc = 137 ]; then
+	guest_status=timeout guest_reason="guest killed after ${timeout}s"
+fi
+panic=$(grep -a -m1 -E 'Kernel panic|BUG:|Oops:|general protection fault' "$run/console.log" 2>/dev/null |
+	sed -E 's/^\[[^]]*\] //' | tr -d '\r' || true)
+if ! grep -q '^# daxlab-done' "$run/tap.txt"; then
+	if [ -n "$panic" ]; then
+		guest_status=panic guest_reason="guest kernel: $panic"
+	elif [ $guest_status = completed ]; then
+		guest_status=crashed guest_reason="guest stopped early (qemu exit $qrc): $(tail -n1 "$run/qemu.log" 2>/dev/null)"
+	fi
+fi
+
+json_str() {
+	local s=$1
+	s=${s//\\/\\\\}
+	s=${s//\"/\\\"}
+	s=$(printf '%s' "$s" | tr -d '\000-\037')
+	printf '"%s"' "$s"
+}
+# Lines of one scenario's own TAP (its subtest, de-indented).
+subtest() { # NAME FS
+	awk -v hdr="# Subtest: $1 $2" '
+		$0 == hdr { on = 1; next }
+		on && /^    / { print substr($0, 5); next }
+		on { exit }
+	' "$run/tap.txt"
+}
+
+passed=0 failed=0 skipped=0 timedout=0
+entries=""
+summary_lines=""
+kernel_release=$(sed -n 's/^# daxlab-guest: kernel=\([^ ]*\).*/\1/p' "$run/tap.txt" | head -n1)
+for fs in $fs_list; do
+	for i in "${!scen_names[@]}"; do
+		name=${scen_names[$i]}
+		bin=${scen_bins[$i]}
+		line=$(grep -m1 "^# daxlab-result: scenario=$name fs=$fs " "$run/tap.txt" || true)
+		if [ -n "$line" ]; then
+			status=$(sed -E 's/.* status=([^ ]*).*/\1/' <<<"$line")
+			sdax=$(sed -E 's/.* dax=([^ ]*).*/\1/' <<<"$line")
+			dur=$(sed -E 's/.* duration=([^ ]*).*/\1/' <<<"$line")
+			reason=$(sed -E 's/.* reason=(.*)/\1/' <<<"$line")
+			[ "$reason" = - ] && reason=""
+		else
+			sdax=0 dur=0
+			case "$guest_status" in
+			timeout) status=timeout ;;
+			*) status=fail ;;
+			esac
+			reason=${guest_reason:-no result from the guest}
+			if [ -n "$panic" ] && grep -q "^# Subtest: $name $fs\$" "$run/tap.txt"; then
+				reason="guest kernel: $panic"
+			fi
+		fi
+		# fstests-style expectation: the scenario's TAP points must equal
+		# scenarios/NNN-NAME.out; keep the .bad output when they do not.
+		subtest "$name" "$fs" >"$run/expect/$name-$fs.out"
+		if [ "$status" = pass ] || [ "$status" = fail ]; then
+			if ! grep -E '^(not )?ok |^1\.\.' "$run/expect/$name-$fs.out" |
+				diff -u "$TOP/scenarios/$bin.out" - >"$run/expect/$name-$fs.diff" 2>&1; then
+				mv "$run/expect/$name-$fs.out" "$run/expect/$name-$fs.out.bad"
+				if [ "$status" = pass ]; then
+					status=fail
+					reason="output differs from scenarios/$bin.out (see expect/$name-$fs.diff)"
+				fi
+			else
+				rm -f "$run/expect/$name-$fs.diff"
+			fi
+		fi
+		case "$status" in
+		pass) passed=$((passed + 1)) ;;
+		skip) skipped=$((skipped + 1)) ;;
+		timeout) timedout=$((timedout + 1)) ;;
+		*) failed=$((failed + 1)) ;;
+		esac
+		[ "$sdax" = 1 ] && sdax=true || sdax=false
+		entries="$entries${entries:+,
+}    {\"name\": $(json_str "$name"), \"fs\": $(json_str "$fs"), \"status\": $(json_str "$status"), \"dax\": $sdax, \"duration\": ${dur:-0}, \"reason\": $(json_str "$reason"), \"fs_dax_trace\": $(json_str "fs_dax/$name-$fs.txt"), \"dmesg\": $(json_str "dmesg/$name-$fs.txt")}"
+		summary_lines="$summary_lines$(printf '  %-8s %-6s %-24s %s' "$status" "$fs" "$name" "$reason")
+"
+	done
+done
+
+cat >"$run/summary.json" <<JSON
+{
+  "run_id": $(json_str "$run_id"),
+  "started": $(json_str "$(date -u -d "@$start_wall" +%Y-%m-%dT%H:%M:%SZ)"),
+  "wall_seconds": $((end_wall - start_wall)),
+  "kernel": $(json_str "$kernel_desc"),
+  "kernel_release": $(json_str "${kernel_release:-unknown}"),
+  "fs": [$(for f in $fs_list; do printf '%s' "$(json_str "$f"), "; done | sed 's/, $//')],
+  "dax_requested": $([ $dax = 1 ] && echo true || echo false),
+  "qemu_version": $(json_str "$qemu_version"),
+  "cpu_model": $(json_str "$cpu_model"),
+  "cpus": $cpus,
+  "pmem_size": $(json_str "$pmem_size"),
+  "guest_status": $(json_str "$guest_status"),
+  "guest_reason": $(json_str "$guest_reason"),
+  "scenarios": [
+$entries
+  ],
+  "totals": {"passed": $passed, "failed": $failed, "skipped": $skipped, "timeout": $timedout}
+}
+JSON
+
+echo
+echo "daxlab run $run_id: $passed passed, $failed failed, $skipped skipped, $timedout timeout (guest $guest_status, $((end_wall - start_wall)) s)"
+printf '%s' "$summary_lines"
+[ -n "$guest_reason" ] && echo "  guest: $guest_reason"
+echo "  results: ${run#"$TOP"/}"
+[ $((failed + timedout)) -eq 0 ] && [ "$guest_status" = completed ]

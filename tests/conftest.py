@@ -1,0 +1,75 @@
+"""Shared helpers for the daxlab host-side tests.
+
+Every guest test boots a real QEMU TCG guest through ./run.sh, with its
+own results directory, and reads what run.sh wrote (summary.json and the
+files next to it). The cache (.cache, or $DAXLAB_CACHE) is shared, so the
+kernel and initramfs are built once per machine.
+"""
+import json
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+TOP = pathlib.Path(__file__).resolve().parent.parent
+RUN_SH = TOP / "run.sh"
+
+
+class Run:
+    """One finished ./run.sh invocation."""
+
+    def __init__(self, proc, results):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.results = results
+
+    @property
+    def dir(self):
+        return (self.results / "latest").resolve()
+
+    @property
+    def summary(self):
+        return json.loads((self.dir / "summary.json").read_text())
+
+    def scenario(self, name, fs):
+        for s in self.summary["scenarios"]:
+            if s["name"] == name and s["fs"] == fs:
+                return s
+        raise KeyError(f"{name} on {fs} not in summary.json")
+
+    def __repr__(self):
+        return f"<run rc={self.rc}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}>"
+
+
+def start(args, results):
+    """Start ./run.sh ARGS with its results in RESULTS; returns the Popen."""
+    env = dict(os.environ)
+    env.pop("DAXLAB_RESULTS", None)
+    return subprocess.Popen(
+        [str(RUN_SH), "--results", str(results), *args],
+        cwd=TOP,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc, results, timeout=900):
+    out, err = proc.communicate(timeout=timeout)
+    proc.stdout, proc.stderr = out, err
+    return Run(proc, results)
+
+
+@pytest.fixture
+def daxlab(tmp_path):
+    """Run ./run.sh with a private results directory; returns a Run."""
+
+    def run(*args, timeout=900):
+        results = tmp_path / "results"
+        return finish(start(args, results), results, timeout)
+
+    return run

@@ -1,0 +1,80 @@
+"""run.sh's command line: help, listing and bad input.
+
+Bad input must give one clear line on stderr and a non-zero exit, before
+anything is installed or booted.
+"""
+import subprocess
+
+import pytest
+
+from conftest import RUN_SH, TOP
+
+
+def run_sh(*args):
+    return subprocess.run(
+        [str(RUN_SH), *args],
+        cwd=TOP,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help():
+    p = run_sh("--help")
+    assert p.returncode == 0
+    assert p.stdout.startswith("usage: ./run.sh")
+    for opt in ("--scenario", "--fs", "--no-dax", "--kernel", "--timeout", "--list"):
+        assert opt in p.stdout
+
+
+def test_list_shows_every_scenario_with_a_description():
+    p = run_sh("--list")
+    assert p.returncode == 0
+    lines = p.stdout.splitlines()
+    names = [line.split()[0] for line in lines]
+    sources = sorted(TOP.glob("scenarios/[0-9][0-9][0-9]-*.c"))
+    assert names == [s.stem[4:] for s in sources]
+    for line in lines:
+        assert len(line.split()) > 2, f"no description: {line!r}"
+    assert any(line.startswith("dax-basics") and "[default]" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--scenario", "no-such-thing"], "no such scenario: no-such-thing"),
+        (["--fs", "btrfs"], "unknown filesystem: btrfs"),
+        (["--kernel", "/nonexistent/vmlinuz"], "kernel image not found: /nonexistent/vmlinuz"),
+        (["--modules", "/tmp"], "--modules needs --kernel"),
+        (["--timeout", "soon"], "--timeout must be a positive number"),
+        (["--cpus", "0"], "--cpus must be a positive integer"),
+        (["--pmem-size", "lots"], "--pmem-size must look like"),
+        (["--bogus"], "unknown option: --bogus"),
+        (["--scenario"], "--scenario needs a value"),
+    ],
+)
+def test_bad_input_is_one_clear_line(args, message):
+    p = run_sh(*args)
+    assert p.returncode == 2
+    assert p.stdout == ""
+    assert p.stderr.count("\n") == 1, p.stderr
+    assert message in p.stderr
+
+
+def test_unwritable_results_dir(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    p = run_sh("--results", str(blocker / "results"))
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1, p.stderr
+    assert "cannot create results directory" in p.stderr
+
+
+def test_results_dir_without_write_permission(tmp_path):
+    # Root ignores mode bits, so use a read-only mount instead: /proc is one.
+    p = run_sh("--results", "/proc/sys")
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1, p.stderr
+    assert "not writable" in p.stderr

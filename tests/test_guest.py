@@ -1,0 +1,83 @@
+"""Real guests: boot, DAX mounts, scenario results and failure handling."""
+import pathlib
+
+from conftest import finish, start
+
+
+def test_dax_basics_on_every_filesystem(daxlab):
+    run = daxlab("--fs", "all")
+    assert run.rc == 0, run
+    s = run.summary
+    assert s["guest_status"] == "completed"
+    assert s["kernel_release"].startswith("6.1.")
+    assert s["qemu_version"].startswith("QEMU emulator version 10.")
+    assert s["fs"] == ["ext4", "xfs", "ext2"]
+    assert s["totals"] == {"passed": 3, "failed": 0, "skipped": 0, "timeout": 0}
+    for fs in ("ext4", "xfs", "ext2"):
+        sc = run.scenario("dax-basics", fs)
+        assert sc["status"] == "pass" and sc["dax"] is True, sc
+        trace = (run.dir / sc["fs_dax_trace"]).read_text()
+        assert "dax_pte_fault" in trace or "dax_pmd_fault" in trace
+    # The kernel itself says the mounts were DAX.
+    dmesg = (run.dir / "dmesg.txt").read_text()
+    assert "DAX enabled" in dmesg or "DAX" in dmesg
+    # TAP on its own channel; the console stays human.
+    tap = (run.dir / "tap.txt").read_text()
+    assert tap.startswith("TAP version 13\n1..3\n")
+    console = (run.dir / "console.log").read_text(errors="replace")
+    assert "ok 1 - dax-basics" not in console
+    assert "daxlab-agent: [xfs] dax-basics: pass" in console
+    assert (run.dir / "pmem0.img").stat().st_size == 512 << 20
+
+
+def test_no_dax_mount_fails_dax_basics(daxlab):
+    run = daxlab("--no-dax", "--fs", "ext4,xfs")
+    assert run.rc == 1, run
+    for fs in ("ext4", "xfs"):
+        sc = run.scenario("dax-basics", fs)
+        assert sc["status"] == "fail" and sc["dax"] is False, sc
+        bad = (run.dir / "expect" / f"dax-basics-{fs}.out.bad").read_text()
+        assert "not ok 1 - statx reports STATX_ATTR_DAX" in bad
+        assert "not ok 4 - reading through read() does not fill the page cache" in bad
+        assert "not ok 7 - fs_dax fault tracepoints fired" in bad
+    assert "2 failed" in run.stdout
+
+
+def test_timeout_kills_the_guest_and_keeps_logs(daxlab):
+    run = daxlab("--timeout", "3")
+    assert run.rc == 1, run
+    s = run.summary
+    assert s["guest_status"] == "timeout"
+    assert run.scenario("dax-basics", "ext4")["status"] == "timeout"
+    assert s["totals"]["timeout"] == 1
+    assert (run.dir / "console.log").exists()
+    assert (run.dir / "qemu-cmdline.txt").exists()
+
+
+def test_kernel_panic_is_a_failure(daxlab):
+    run = daxlab("--scenario", "selftest-panic")
+    assert run.rc == 1, run
+    s = run.summary
+    assert s["guest_status"] == "panic", s
+    sc = run.scenario("selftest-panic", "ext4")
+    assert sc["status"] == "fail"
+    assert "Kernel panic" in sc["reason"] or "sysrq" in sc["reason"].lower(), sc
+
+
+def test_call_trace_in_dmesg_fails_a_passing_scenario_and_runs_do_not_clobber(tmp_path):
+    # Two runs at once, each with its own run directory: a Call Trace in
+    # dmesg fails a scenario whose TAP is all "ok", and dax-basics in the
+    # same guest still passes.
+    a = start(["--fs", "xfs", "--scenario", "dax-basics", "--scenario", "selftest-calltrace"],
+              tmp_path / "a")
+    b = start(["--fs", "ext4"], tmp_path / "b")
+    ra, rb = finish(a, tmp_path / "a"), finish(b, tmp_path / "b")
+    assert ra.rc == 1, ra
+    assert ra.scenario("dax-basics", "xfs")["status"] == "pass"
+    ct = ra.scenario("selftest-calltrace", "xfs")
+    assert ct["status"] == "fail" and "Call Trace" in ct["reason"], ct
+    assert "Call Trace" in (ra.dir / ct["dmesg"]).read_text()
+    assert rb.rc == 0, rb
+    assert rb.scenario("dax-basics", "ext4")["status"] == "pass"
+    assert ra.dir != rb.dir
+    assert pathlib.Path(ra.dir, "pmem0.img") != pathlib.Path(rb.dir, "pmem0.img")
