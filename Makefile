@@ -20,12 +20,13 @@ GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c
 GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h
 TOOLS_BIN := $(GUEST)/tools/dax-probe
 
+EMU_UNITS := emulator/x86-decode.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
 SHELL_SCRIPTS := run.sh .ci/run $(wildcard scripts/*.sh images/*.sh guest-kernel/*.sh)
-C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c)
+C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c emulator/*.[ch])
 PYTEST := /usr/bin/python3 -m pytest
 
 .PHONY: all guest test unit lint format pytest clean
@@ -41,9 +42,9 @@ $(GUEST)/tools/dax-probe: images/dax-probe.c $(GUEST_LIB) $(GUEST_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(CFLAGS) -static -o $@ $< $(GUEST_LIB)
 
-$(BUILD)/unit/%: tests/unit/%.c $(GUEST_LIB) $(GUEST_HDR)
+$(BUILD)/unit/%: tests/unit/%.c $(GUEST_LIB) $(GUEST_HDR) $(EMU_UNITS) $(wildcard emulator/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(SAN) -Iscenarios -o $@ $< $(GUEST_LIB)
+	$(CC) $(CSTD) -O1 -g $(SAN) -Iscenarios -Iemulator -o $@ $< $(GUEST_LIB) $(EMU_UNITS)
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "unit: $$t"; $$t || exit 1; done
