@@ -20,7 +20,7 @@ GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c
 GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h
 TOOLS_BIN := $(GUEST)/tools/dax-probe
 
-EMU_UNITS := emulator/x86-decode.c
+EMU_UNITS := emulator/x86-decode.c emulator/persist.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
@@ -44,7 +44,7 @@ $(GUEST)/tools/dax-probe: images/dax-probe.c $(GUEST_LIB) $(GUEST_HDR)
 
 $(BUILD)/unit/%: tests/unit/%.c $(GUEST_LIB) $(GUEST_HDR) $(EMU_UNITS) $(wildcard emulator/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(SAN) -Iscenarios -Iemulator -o $@ $< $(GUEST_LIB) $(EMU_UNITS)
+	$(CC) $(CSTD) -O1 -g $(SAN) -pthread -Iscenarios -Iemulator -o $@ $< $(GUEST_LIB) $(EMU_UNITS)
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do echo "unit: $$t"; $$t || exit 1; done

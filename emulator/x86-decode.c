@@ -51,6 +51,12 @@ static const struct op_row op_table[] = {
     {2, 0x2b, P_NP, -1, M_MEM, true, X86_NT_STORE}, /* VMOVNTPS */
     {2, 0x2b, P_66, -1, M_MEM, true, X86_NT_STORE}, /* VMOVNTPD */
     {2, 0xf7, P_66, -1, M_REG, true, X86_NT_STORE}, /* VMASKMOVDQU */
+    /* Page-table switches and TLB invalidation */
+    {2, 0x22, P_ANY, 0, M_REG, false, X86_TLB_FLUSH}, /* MOV CR0, r */
+    {2, 0x22, P_ANY, 3, M_REG, false, X86_TLB_FLUSH}, /* MOV CR3, r */
+    {2, 0x22, P_ANY, 4, M_REG, false, X86_TLB_FLUSH}, /* MOV CR4, r (PGE toggle) */
+    {2, 0x01, P_ANY, 7, M_MEM, false, X86_TLB_FLUSH}, /* INVLPG m */
+    {3, 0x82, P_66, -1, M_MEM, false, X86_TLB_FLUSH}, /* INVPCID r, m128 */
     /* XCHG r/m, r with memory is locked by definition */
     {1, 0x86, P_ANY, -1, M_MEM, false, X86_XCHG_MEM},
     {1, 0x87, P_ANY, -1, M_MEM, false, X86_XCHG_MEM},
@@ -60,7 +66,7 @@ static const char *const class_names[X86_CLASS_COUNT] = {
     [X86_OTHER] = "other",       [X86_CLFLUSH] = "clflush",   [X86_CLFLUSHOPT] = "clflushopt",
     [X86_CLWB] = "clwb",         [X86_SFENCE] = "sfence",     [X86_MFENCE] = "mfence",
     [X86_LFENCE] = "lfence",     [X86_NT_STORE] = "nt-store", [X86_LOCKED_RMW] = "locked-rmw",
-    [X86_XCHG_MEM] = "xchg-mem", [X86_WBINVD] = "wbinvd",
+    [X86_XCHG_MEM] = "xchg-mem", [X86_WBINVD] = "wbinvd",     [X86_TLB_FLUSH] = "tlb-flush",
 };
 
 const char *x86_class_name(enum x86_class cls)

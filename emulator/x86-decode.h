@@ -7,7 +7,8 @@
  * instructions: cache-line flushes (CLFLUSH, CLFLUSHOPT, CLWB), fences
  * (SFENCE, MFENCE, LFENCE), non-temporal stores (MOVNTI, MOVNTDQ, MOVNTPS/PD,
  * MOVNTQ, MASKMOVQ/DQU, MOVNTSS/SD, MOVDIRI, MOVDIR64B and VEX forms),
- * LOCK-prefixed and XCHG read-modify-writes, and WBINVD/WBNOINVD.
+ * LOCK-prefixed and XCHG read-modify-writes, WBINVD/WBNOINVD, and the
+ * instructions after which the guest's TLB may map pages differently.
  * Everything else is X86_OTHER. It does not validate instructions.
  */
 #ifndef DAXLAB_X86_DECODE_H
@@ -29,6 +30,7 @@ enum x86_class {
 	X86_LOCKED_RMW, /* LOCK prefix with a memory operand */
 	X86_XCHG_MEM,   /* XCHG with memory: locked without the prefix */
 	X86_WBINVD,     /* WBINVD and WBNOINVD */
+	X86_TLB_FLUSH,  /* MOV to CR0/CR3/CR4, INVLPG, INVPCID: guest TLB changes */
 	X86_CLASS_COUNT
 };
 

@@ -84,6 +84,14 @@ static const struct row rows[] = {
     {"prefetchnta [rdi]", "0f 18 07", true, X86_OTHER, false, 0, 0, 0, 0, 0},
     {"lds eax, [edi] 32-bit (C5 with mod!=3)", "c5 07", false, X86_OTHER, false, 0, 0, 0, 0, 0},
     {"inc eax 32-bit (0x40 is no REX)", "40 0f ae 38", false, X86_OTHER, false, 0, 0, 0, 0, 0},
+    /* guest TLB changes: the plugin's software TLB is invalidated on these */
+    {"mov cr3, rax", "0f 22 d8", true, X86_TLB_FLUSH, false, 0, 0, 0, 0, 0},
+    {"mov cr4, rdi", "0f 22 e7", true, X86_TLB_FLUSH, false, 0, 0, 0, 0, 0},
+    {"mov cr0, rax", "0f 22 c0", true, X86_TLB_FLUSH, false, 0, 0, 0, 0, 0},
+    {"invlpg [rdi]", "0f 01 3f", true, X86_TLB_FLUSH, false, 0, 0, 0, 0, 0},
+    {"invpcid rax, [rsi]", "66 0f 38 82 06", true, X86_TLB_FLUSH, false, 0, 0, 0, 0, 0},
+    {"mov rax, cr3 (a read)", "0f 20 d8", true, X86_OTHER, false, 0, 0, 0, 0, 0},
+    {"swapgs (0F 01 /7 register form)", "0f 01 f8", true, X86_OTHER, false, 0, 0, 0, 0, 0},
     /* read-modify-writes */
     {"lock add dword [rax], 1", "f0 83 00 01", true, X86_LOCKED_RMW, false, 0, 0, 0, 0, 0},
     {"lock xadd [rdi], rax", "f0 48 0f c1 07", true, X86_LOCKED_RMW, false, 0, 0, 0, 0, 0},

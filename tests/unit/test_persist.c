@@ -1,0 +1,204 @@
+/*
+ * Unit test of emulator/persist.c: the ADR and eADR rules on hand-made
+ * event sequences over a fake NV-DIMM, checked through the log it writes
+ * (which lines became durable, what a checkpoint calls pending).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "persist.h"
+
+static int failures;
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+enum { SIZE = 64 * 1024 };
+static uint8_t live[SIZE];
+
+/* What the log says: durable content per line, and the last checkpoint. */
+struct replay {
+	uint8_t durable[SIZE];
+	bool is_durable[SIZE / 64];
+	uint32_t npending;
+	uint64_t pending[64];
+	uint8_t pending_data[64][64];
+};
+
+static uint64_t get_u64(const uint8_t *b)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+static void replay(FILE *log, struct replay *r)
+{
+	uint8_t buf[1 + 8 + 64];
+
+	memset(r, 0, sizeof(*r));
+	rewind(log);
+	CHECK(fread(buf, 1, 16, log) == 16 && memcmp(buf, PERSIST_LOG_MAGIC, 8) == 0);
+	CHECK(get_u64(buf + 8) == SIZE);
+	while (fread(buf, 1, 1, log) == 1) {
+		if (buf[0] == PERSIST_REC_LINE) {
+			CHECK(fread(buf + 1, 1, 72, log) == 72);
+			uint64_t off = get_u64(buf + 1);
+			memcpy(r->durable + off, buf + 9, 64);
+			r->is_durable[off / 64] = true;
+		} else {
+			CHECK(buf[0] == PERSIST_REC_CHECKPOINT);
+			CHECK(fread(buf + 1, 1, 12, log) == 12);
+			r->npending = (uint32_t)(buf[9] | buf[10] << 8 | buf[11] << 16 |
+			                         (uint32_t)buf[12] << 24);
+			for (uint32_t i = 0; i < r->npending; i++) {
+				uint8_t e[72];
+
+				CHECK(fread(e, 1, 72, log) == 72);
+				if (i < 64) {
+					r->pending[i] = get_u64(e);
+					memcpy(r->pending_data[i], e + 8, 64);
+				}
+			}
+		}
+	}
+	fseek(log, 0, SEEK_END);
+}
+
+static void store(struct persist *p, uint64_t off, uint8_t v, unsigned len)
+{
+	memset(live + off, v, len);
+	persist_store(p, off, len);
+}
+
+static void test_adr(void)
+{
+	FILE *log = tmpfile();
+	struct persist *p = persist_new(PERSIST_ADR, live, SIZE, 2, log);
+	struct persist_checkpoint cp;
+	struct replay r;
+
+	memset(live, 0, SIZE);
+	/* A store with no flush is not durable, and is pending at a checkpoint. */
+	store(p, 0, 0x11, 8);
+	persist_checkpoint(p, 1, &cp);
+	replay(log, &r);
+	CHECK(!r.is_durable[0]);
+	CHECK(cp.dirty_lines == 1 && cp.first_dirty == 0 && r.npending == 1 && r.pending[0] == 0);
+
+	/* CLWB without a fence: still not durable; the captured line is pending. */
+	persist_flush(p, 0, PERSIST_CLWB, 4);
+	persist_checkpoint(p, 2, &cp);
+	replay(log, &r);
+	CHECK(!r.is_durable[0] && cp.dirty_lines == 0 && cp.unfenced_lines == 1);
+	/* A fence on another vCPU does not order it. */
+	persist_fence(p, 1);
+	replay(log, &r);
+	CHECK(!r.is_durable[0]);
+	/* A store after the flush, then the fence: the flushed content is
+	 * durable, the new content is dirty: both candidates exist. */
+	store(p, 0, 0x22, 8);
+	persist_fence(p, 0);
+	persist_checkpoint(p, 3, &cp);
+	replay(log, &r);
+	CHECK(r.is_durable[0] && r.durable[0] == 0x11);
+	CHECK(r.npending == 1 && r.pending_data[0][0] == 0x22 && cp.dirty_lines == 1);
+
+	/* CLFLUSH needs no fence. */
+	store(p, 128, 0x33, 64);
+	persist_flush(p, 1, PERSIST_CLFLUSH, 130);
+	replay(log, &r);
+	CHECK(r.is_durable[2] && r.durable[128] == 0x33 && r.durable[191] == 0x33);
+
+	/* A second flush with no store between is redundant. */
+	struct persist_stats before = persist_stats(p);
+	CHECK(persist_flush(p, 1, PERSIST_CLFLUSH, 128));
+	CHECK(persist_stats(p).redundant_flushes == before.redundant_flushes + 1);
+
+	/* NT stores: durable at the fence of their vCPU, with the content then. */
+	memset(live + 4096, 0x44, 128);
+	persist_nt_store(p, 1, 4096, 8);
+	persist_nt_store(p, 1, 4104, 8);
+	persist_nt_store(p, 1, 4160, 64);
+	persist_checkpoint(p, 4, &cp);
+	CHECK(cp.unfenced_lines == 2); /* two lines, not three stores */
+	replay(log, &r);
+	CHECK(!r.is_durable[4096 / 64]);
+	persist_fence(p, 1);
+	replay(log, &r);
+	CHECK(r.is_durable[4096 / 64] && r.is_durable[4160 / 64] && r.durable[4100] == 0x44);
+
+	/* WBINVD writes back every dirty line. */
+	store(p, 8192, 0x55, 200);
+	persist_wbinvd(p, 0);
+	replay(log, &r);
+	for (uint64_t l = 8192 / 64; l <= (8192 + 199) / 64; l++)
+		CHECK(r.is_durable[l] && r.durable[l * 64] == 0x55);
+	/* Line 0 was dirty (0x22) and WBINVD wrote it back too. */
+	CHECK(r.durable[0] == 0x22);
+	CHECK(!persist_log_failed(p));
+	persist_free(p);
+	fclose(log);
+}
+
+static void test_eadr(void)
+{
+	FILE *log = tmpfile();
+	struct persist *p = persist_new(PERSIST_EADR, live, SIZE, 2, log);
+	struct persist_checkpoint cp;
+	struct replay r;
+
+	memset(live, 0, SIZE);
+	/* Stores without flush are durable at the checkpoint. */
+	store(p, 64, 0x66, 8);
+	persist_checkpoint(p, 1, &cp);
+	replay(log, &r);
+	CHECK(r.is_durable[1] && r.durable[64] == 0x66 && cp.dirty_lines == 0);
+	CHECK(r.npending == 0);
+	/* NT stores still wait for a fence. */
+	memset(live + 256, 0x77, 8);
+	persist_nt_store(p, 0, 256, 8);
+	persist_checkpoint(p, 2, &cp);
+	replay(log, &r);
+	CHECK(!r.is_durable[4] && cp.unfenced_lines == 1 && r.npending == 1);
+	persist_fence(p, 0);
+	replay(log, &r);
+	CHECK(r.is_durable[4] && r.durable[256] == 0x77);
+	persist_free(p);
+	fclose(log);
+}
+
+static void test_log_failure(void)
+{
+	/* A log that cannot be written is reported, not ignored. */
+	FILE *full = fopen("/dev/full", "w");
+	struct persist *p;
+
+	if (!full)
+		return;
+	setvbuf(full, NULL, _IONBF, 0);
+	p = persist_new(PERSIST_ADR, live, SIZE, 1, full);
+	store(p, 0, 1, 1);
+	persist_flush(p, 0, PERSIST_CLFLUSH, 0);
+	persist_checkpoint(p, 1, NULL);
+	CHECK(persist_log_failed(p));
+	persist_free(p);
+	fclose(full);
+}
+
+int main(void)
+{
+	test_adr();
+	test_eadr();
+	test_log_failure();
+	printf("test_persist: %s\n", failures ? "FAILED" : "ok");
+	return failures ? 1 : 0;
+}
