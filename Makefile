@@ -29,9 +29,21 @@ SHELL_SCRIPTS := run.sh .ci/run $(wildcard scripts/*.sh images/*.sh guest-kernel
 C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c emulator/*.[ch])
 PYTEST := /usr/bin/python3 -m pytest
 
-.PHONY: all guest test unit lint format pytest clean
-all: guest
+PLUGIN := $(BUILD)/emulator/libdaxlab-pmem.so
+PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/x86-decode.c
+
+.PHONY: all guest plugin test unit lint format pytest clean
+all: guest plugin
 guest: $(SCENARIO_BIN) $(TOOLS_BIN)
+plugin: $(PLUGIN)
+
+# The QEMU plugin, against the plugin header of the installed QEMU (taken
+# from Debian's QEMU source tarball into the cache).
+$(PLUGIN): $(PLUGIN_SRC) $(wildcard emulator/*.h)
+	@mkdir -p $(@D)
+	inc=$$(emulator/fetch-qemu-header.sh $(CACHE)) && \
+	$(CC) $(CSTD) $(CFLAGS) -shared -fPIC -pthread -I"$$inc" -Iemulator \
+		$$(pkg-config --cflags glib-2.0) -o $@ $(PLUGIN_SRC)
 
 # Guest programs are static: the initramfs has no matching libc for them.
 $(GUEST)/scenarios/%: scenarios/%.c $(GUEST_LIB) $(GUEST_HDR)
@@ -53,7 +65,7 @@ lint:
 	shellcheck -x $(SHELL_SCRIPTS)
 	clang-format --dry-run -Werror $(C_SOURCES)
 
-pytest: guest
+pytest: guest plugin
 	$(PYTEST) -v tests
 
 test: lint unit pytest

@@ -22,6 +22,13 @@ Scenarios and filesystems
   --fs FS              ext4 (default), xfs, ext2, all, or a comma list
   --no-dax             mount without DAX (dax-basics must then fail)
 
+NV-DIMM model (the daxlab-pmem QEMU plugin)
+  --persist MODE       adr (default) or eadr: the persistence domain, told to
+                       the guest (NFIT, nvdimm-persistence=mem-ctrl|cpu) and
+                       used by the plugin's model
+  --plugin MODE        persist (default: counters + persistence model),
+                       counters (no model), or off (plain QEMU)
+
 Guest
   --kernel PATH        boot this kernel image instead of Debian's prebuilt one
   --modules DIR        its modules directory (.../lib/modules/KVER); omit for
@@ -40,7 +47,8 @@ Limits and output
   -h, --help           this help
 
 Environment: DAXLAB_CACHE (default .cache in the repo) holds the kernel,
-initramfs and build output; DAXLAB_RESULTS as --results.
+initramfs and build output; DAXLAB_RESULTS as --results; DAXLAB_QEMU_WRAPPER
+is put before the QEMU command (e.g. "perf record -o /tmp/perf.data --").
 USAGE
 }
 
@@ -96,6 +104,8 @@ pmem_size=512M
 timeout=900
 stimeout=300
 results=${DAXLAB_RESULTS:-$TOP/results}
+persist=adr
+plugin=persist
 CACHE=${DAXLAB_CACHE:-$TOP/.cache}
 
 need_arg() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (try --help)"; fi; }
@@ -122,6 +132,16 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	--no-dax) dax=0 ;;
+	--persist)
+		need_arg "$@"
+		persist=$2
+		shift
+		;;
+	--plugin)
+		need_arg "$@"
+		plugin=$2
+		shift
+		;;
 	--kernel)
 		need_arg "$@"
 		kernel=$2
@@ -197,6 +217,15 @@ for s in "${scenarios[@]}"; do
 	scen_names+=("${b:4:-2}")
 done
 
+case "$persist" in
+adr) nvdimm_persistence="mem-ctrl" ;;
+eadr) nvdimm_persistence=cpu ;;
+*) die "unknown --persist mode: $persist (choose adr or eadr)" ;;
+esac
+case "$plugin" in
+persist | counters | off) ;;
+*) die "unknown --plugin mode: $plugin (choose persist, counters or off)" ;;
+esac
 is_pos() { is_uint "$1" && [ "$1" -ge 1 ]; }
 is_pos "$cpus" || die "--cpus must be a positive integer, not '$cpus'"
 is_pos "$timeout" || die "--timeout must be a positive number of seconds, not '$timeout'"
@@ -231,10 +260,13 @@ mkdir -p "$CACHE"
 # One build at a time per cache: parallel runs share the cache.
 exec 9>"$CACHE/.build.lock"
 flock 9
-step "guest programs"
-if ! make -s -C "$TOP" CACHE="$CACHE" guest >"$CACHE/make.log" 2>&1; then
+step "guest programs and the NV-DIMM plugin"
+targets=guest
+[ "$plugin" = off ] || targets="guest plugin"
+# shellcheck disable=SC2086 # two make targets
+if ! make -s -C "$TOP" CACHE="$CACHE" $targets >"$CACHE/make.log" 2>&1; then
 	cat "$CACHE/make.log" >&2
-	die "building the guest programs failed"
+	die "building the guest programs or the plugin failed"
 fi
 
 step "guest kernel"
@@ -277,6 +309,14 @@ ln -sfn "$run_id" "$results/.latest.$$"
 mv -T "$results/.latest.$$" "$results/latest"
 
 # ------------------------------------------------------------------- boot
+# Where QEMU puts the NV-DIMM (pc machine): RAM below 4 GiB up to 3.5 GiB
+# (3 GiB when more, gigabyte-aligned), the rest above 4 GiB; device memory
+# starts at the next GiB after that, and the first DIMM at its start. The
+# guest's /proc/iomem is checked against this after the run.
+ram_mib=$(to_mib "$mem")
+if [ "$ram_mib" -ge 3584 ]; then above_mib=$((ram_mib - 3072)); else above_mib=0; fi
+pmem_base=$(printf '0x%x' $(((4096 + (above_mib + 1023) / 1024 * 1024) * 1024 * 1024)))
+pmem_bytes=$(($(to_mib "$pmem_size") * 1024 * 1024))
 qemu_version=$(qemu-system-x86_64 --version | head -n1)
 truncate -s "$pmem_size" "$run/pmem0.img"
 cmdline="console=ttyS0 panic=-1 loglevel=5 daxlab.fs=${fs_list// /,}"
@@ -286,7 +326,7 @@ cmdline="$cmdline daxlab.scenarios=$(
 ) daxlab.dax=$dax daxlab.stimeout=$stimeout"
 # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 qemu=(qemu-system-x86_64
-	-machine pc,nvdimm=on -accel tcg -cpu "$cpu_model" -smp "$cpus"
+	-machine "pc,nvdimm=on,nvdimm-persistence=$nvdimm_persistence" -accel tcg -cpu "$cpu_model" -smp "$cpus"
 	-m "$mem,slots=2,maxmem=$(($(to_mib "$mem") + $(to_mib "$pmem_size") + 1024))M"
 	-object "memory-backend-file,id=mem1,share=on,mem-path=$run/pmem0.img,size=$pmem_size"
 	-device nvdimm,id=nv1,memdev=mem1
@@ -295,13 +335,20 @@ qemu=(qemu-system-x86_64
 	-chardev "file,id=con,path=$run/console.log" -serial chardev:con
 	-chardev "file,id=tap,path=$run/tap.txt" -serial chardev:tap
 	-chardev "file,id=files,path=$run/guest-files.raw" -serial chardev:files)
+if [ "$plugin" != off ]; then
+	popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=off"
+	[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$run/pmem0.img"
+	qemu+=(-plugin "$CACHE/build/emulator/libdaxlab-pmem.so,$popts" -d plugin -D "$run/plugin.log")
+fi
 printf '%q ' "${qemu[@]}" >"$run/qemu-cmdline.txt"
 echo >>"$run/qemu-cmdline.txt"
 
-step "booting: TCG, $cpus vCPUs, -cpu $cpu_model, $pmem_size NV-DIMM, fs: $fs_list, dax: $([ $dax = 1 ] && echo on || echo off)"
+step "booting: TCG, $cpus vCPUs, -cpu $cpu_model, $pmem_size NV-DIMM at $pmem_base ($persist, plugin: $plugin), fs: $fs_list, dax: $([ $dax = 1 ] && echo on || echo off)"
 echo "    run directory: ${run#"$TOP"/}"
 touch "$run/tap.txt"
-timeout --kill-after=10 "$timeout" "${qemu[@]}" >"$run/qemu.log" 2>&1 &
+# DAXLAB_QEMU_WRAPPER prefixes QEMU (e.g. "perf record -o FILE --").
+read -r -a wrapper <<<"${DAXLAB_QEMU_WRAPPER:-}"
+timeout --kill-after=10 "$timeout" ${wrapper[@]+"${wrapper[@]}"} "${qemu[@]}" >"$run/qemu.log" 2>&1 &
 qpid=$!
 interrupted=0
 trap 'interrupted=1; kill $qpid 2>/dev/null || true' INT TERM
@@ -351,6 +398,16 @@ if ! grep -q '^# daxlab-done' "$run/tap.txt"; then
 	fi
 fi
 
+# The window the plugin watched must be the one the guest reports.
+iomem=$(head -n1 "$run/iomem-pmem.txt" 2>/dev/null | tr -d ' ')
+if [ -n "$iomem" ]; then
+	want=$(printf '%x-%x:PersistentMemory' "$pmem_base" $((pmem_base + pmem_bytes - 1)))
+	if [ "${iomem%%(*}" != "$want" ] && [ "$iomem" != "$want" ]; then
+		guest_status=window-mismatch
+		guest_reason="NV-DIMM window mismatch: run.sh computed $want, the guest reports $iomem"
+	fi
+fi
+
 json_str() {
 	local s=$1
 	s=${s//\\/\\\\}
@@ -370,7 +427,10 @@ subtest() { # NAME FS
 passed=0 failed=0 skipped=0 timedout=0
 entries=""
 summary_lines=""
-kernel_release=$(sed -n 's/^# daxlab-guest: kernel=\([^ ]*\).*/\1/p' "$run/tap.txt" | head -n1)
+guest_fact() { # NAME: a value from the agent's "# daxlab-guest:" line
+	sed -n "s/^# daxlab-guest: .*\b$1=\([^ ]*\).*/\1/p" "$run/tap.txt" | head -n1
+}
+kernel_release=$(guest_fact kernel)
 for fs in $fs_list; do
 	for i in "${!scen_names[@]}"; do
 		name=${scen_names[$i]}
@@ -408,6 +468,25 @@ for fs in $fs_list; do
 				rm -f "$run/expect/$name-$fs.diff"
 			fi
 		fi
+		# Plugin windows a scenario declared ("daxlab-expect-window: id=N k=v ...")
+		# must match the plugin's counts exactly.
+		if [ "$plugin" != off ] && [ "$status" = pass ]; then
+			while read -r _ _ idkv kvs; do
+				wid=${idkv#id=}
+				got=$(grep -m1 "^window $wid " "$run/pmem-windows.txt" 2>/dev/null || true)
+				if [ -z "$got" ]; then
+					status=fail reason="the plugin recorded no window $wid"
+					break
+				fi
+				for kv in $kvs; do
+					if [ "${got#* "${kv%%=*}"=}" = "$got" ] || [ "$(sed -E "s/.* ${kv%%=*}=([0-9]+).*/\1/" <<<"$got")" != "${kv#*=}" ]; then
+						status=fail
+						reason="plugin window $wid: ${kv%%=*} is $(sed -E "s/.* ${kv%%=*}=([0-9]+).*/\1/" <<<"$got"), the scenario issued ${kv#*=}"
+						break 2
+					fi
+				done
+			done < <(grep '^# daxlab-expect-window:' "$run/expect/$name-$fs.out"* 2>/dev/null | sed 's/^[^#]*//')
+		fi
 		case "$status" in
 		pass) passed=$((passed + 1)) ;;
 		skip) skipped=$((skipped + 1)) ;;
@@ -433,6 +512,14 @@ cat >"$run/summary.json" <<JSON
   "dax_requested": $([ $dax = 1 ] && echo true || echo false),
   "qemu_version": $(json_str "$qemu_version"),
   "cpu_model": $(json_str "$cpu_model"),
+  "cpu_flush_instructions": $(json_str "$(guest_fact flush)"),
+  "persist": $(json_str "$persist"),
+  "nvdimm_persistence": $(json_str "$nvdimm_persistence"),
+  "guest_persistence_domain": $(json_str "$(guest_fact persistence_domain)"),
+  "guest_dax_write_cache": $(json_str "$(guest_fact write_cache)"),
+  "plugin": $(json_str "$plugin"),
+  "pmem_window": {"base": $(json_str "$pmem_base"), "size": $pmem_bytes, "guest_iomem": $(json_str "$iomem")},
+  "pmem_stats": $(json_str "$([ -f "$run/pmem-stats.json" ] && echo pmem-stats.json)"),
   "cpus": $cpus,
   "pmem_size": $(json_str "$pmem_size"),
   "guest_status": $(json_str "$guest_status"),

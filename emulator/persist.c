@@ -25,7 +25,10 @@ struct cpu_pending {
 struct persist {
 	enum persist_mode mode;
 	const uint8_t *live;
+	uint8_t *shadow;
 	uint64_t size, nlines;
+	/* Bit per line: the shadow changed since the last checkpoint. */
+	uint64_t *changed;
 	/* Bit per line: stored since its last flush (ADR), or stored since the
 	 * last checkpoint (eADR). Set lock-free on the store path. */
 	uint64_t *dirty;
@@ -54,17 +57,35 @@ static void put_u64(uint8_t *b, uint64_t v)
 /* The line becomes durable with @data. Called with the lock held. */
 static void commit(struct persist *p, uint64_t line, const uint8_t *data)
 {
-	uint8_t rec[1 + 8 + PERSIST_LINE];
-
-	rec[0] = PERSIST_REC_LINE;
-	put_u64(rec + 1, line * PERSIST_LINE);
-	memcpy(rec + 9, data, PERSIST_LINE);
-	log_write(p, rec, sizeof(rec));
+	memcpy(p->shadow + line * PERSIST_LINE, data, PERSIST_LINE);
+	p->changed[line / 64] |= 1ull << (line % 64);
 	p->stats.committed_lines++;
 }
 
-struct persist *persist_new(enum persist_mode mode, const uint8_t *live, uint64_t size,
-                            unsigned ncpus, FILE *log)
+/* Append the shadow lines changed since the last checkpoint. Lock held. */
+static void log_changed(struct persist *p)
+{
+	uint8_t rec[1 + 8 + PERSIST_LINE];
+
+	rec[0] = PERSIST_REC_LINE;
+	for (uint64_t w = 0; w < (p->nlines + 63) / 64; w++) {
+		uint64_t bits = p->changed[w];
+
+		p->changed[w] = 0;
+		while (bits) {
+			uint64_t l = w * 64 + (uint64_t)__builtin_ctzll(bits);
+
+			bits &= bits - 1;
+			put_u64(rec + 1, l * PERSIST_LINE);
+			memcpy(rec + 9, p->shadow + l * PERSIST_LINE, PERSIST_LINE);
+			log_write(p, rec, sizeof(rec));
+			p->stats.logged_lines++;
+		}
+	}
+}
+
+struct persist *persist_new(enum persist_mode mode, const uint8_t *live, uint8_t *shadow,
+                            uint64_t size, unsigned ncpus, FILE *log)
 {
 	struct persist *p = calloc(1, sizeof(*p));
 
@@ -72,12 +93,14 @@ struct persist *persist_new(enum persist_mode mode, const uint8_t *live, uint64_
 		return NULL;
 	p->mode = mode;
 	p->live = live;
+	p->shadow = shadow;
 	p->size = size;
 	p->nlines = size / PERSIST_LINE;
 	p->ncpus = ncpus ? ncpus : 1;
 	p->dirty = calloc((p->nlines + 63) / 64, sizeof(uint64_t));
+	p->changed = calloc((p->nlines + 63) / 64, sizeof(uint64_t));
 	p->cpus = calloc(p->ncpus, sizeof(*p->cpus));
-	if (!p->dirty || !p->cpus) {
+	if (!p->dirty || !p->changed || !p->cpus) {
 		persist_free(p);
 		return NULL;
 	}
@@ -103,6 +126,7 @@ void persist_free(struct persist *p)
 		pthread_mutex_destroy(&p->lock);
 	}
 	free(p->cpus);
+	free(p->changed);
 	free(p->dirty);
 	free(p);
 }
@@ -139,6 +163,10 @@ void persist_nt_store(struct persist *p, unsigned cpu, uint64_t off, unsigned le
 	struct cpu_pending *c = cpu_of(p, cpu);
 	uint64_t first = off / PERSIST_LINE, last = (off + (len ? len : 1) - 1) / PERSIST_LINE;
 
+	/* Only this vCPU appends to its list: the common case (the next 8
+	 * bytes of the line just written) needs no lock. */
+	if (first == last && c->n && c->v[c->n - 1].line == first && !c->v[c->n - 1].captured)
+		return;
 	pthread_mutex_lock(&p->lock);
 	for (uint64_t l = first; l <= last && l < p->nlines; l++) {
 		struct pending *e;
@@ -273,6 +301,7 @@ void persist_checkpoint(struct persist *p, uint64_t id, struct persist_checkpoin
 	for (unsigned i = 0; i < p->ncpus; i++)
 		unfenced += p->cpus[i].n;
 
+	log_changed(p);
 	hdr[0] = PERSIST_REC_CHECKPOINT;
 	put_u64(hdr + 1, id);
 	for (int i = 0; i < 4; i++)

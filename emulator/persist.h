@@ -16,13 +16,15 @@
  *    once visible (committed at every checkpoint); NT stores still need a
  *    fence to leave the write-combining buffers.
  *
- * Durable content is never kept in memory: each line that becomes durable
- * is appended to the log with its content (the "shadow" as a history), and
- * a checkpoint record names the log position plus the lines that are
- * pending at that moment (dirty, flushed but not fenced, NT not fenced),
- * each with its current content: what real hardware may have written back
- * early. A crash image is the base image + log up to a checkpoint (+ a
- * seeded subset of its pending lines): see crash-image.h.
+ * The durable content lives in a shadow: a sparse file the plugin maps,
+ * which starts as a copy of the NV-DIMM at boot; a line that becomes
+ * durable is copied into it (64 bytes and a bit, no I/O). The log holds
+ * deltas only: at each checkpoint, the lines of the shadow that changed
+ * since the previous checkpoint, then a checkpoint record with the lines
+ * that are pending at that moment (dirty, flushed but not fenced, NT not
+ * fenced), each with its current content: what real hardware may have
+ * written back early. A crash image is the base image + the log up to a
+ * checkpoint (+ a seeded subset of its pending lines); see crash-image.h.
  */
 #ifndef DAXLAB_PERSIST_H
 #define DAXLAB_PERSIST_H
@@ -40,13 +42,14 @@ enum persist_flush { PERSIST_CLFLUSH, PERSIST_CLFLUSHOPT, PERSIST_CLWB };
 /* Log format: 8-byte magic, u64 NV-DIMM size, then records, little-endian. */
 #define PERSIST_LOG_MAGIC "DAXLOG1"
 enum persist_record {
-	PERSIST_REC_LINE = 1, /* u64 offset, 64 bytes: the line is durable with this content */
+	PERSIST_REC_LINE = 1, /* u64 offset, 64 bytes: durable content since the last checkpoint */
 	PERSIST_REC_CHECKPOINT =
 	    2, /* u64 id, u32 npending, then npending x (u64 offset, 64 bytes) */
 };
 
 struct persist_stats {
-	uint64_t committed_lines;   /* lines made durable (log records) */
+	uint64_t committed_lines;   /* line write-backs into the persistence domain */
+	uint64_t logged_lines;      /* changed shadow lines written to the log at checkpoints */
 	uint64_t redundant_flushes; /* flush of a line with no store since its last flush */
 	uint64_t checkpoints;
 	uint64_t missing_flush_lines; /* at checkpoints: lines stored but never flushed (summed) */
@@ -65,11 +68,12 @@ struct persist;
 
 /*
  * @live is the NV-DIMM's current content (the plugin maps the backing
- * file), @size its length (a multiple of 64). @log receives the records
- * (NULL: track and count only). Returns NULL on allocation failure.
+ * file), @shadow the durable content (same size, writable, initially equal
+ * to the NV-DIMM at boot), @size their length (a multiple of 64). @log
+ * receives the records (NULL: no log). Returns NULL on allocation failure.
  */
-struct persist *persist_new(enum persist_mode mode, const uint8_t *live, uint64_t size,
-                            unsigned ncpus, FILE *log);
+struct persist *persist_new(enum persist_mode mode, const uint8_t *live, uint8_t *shadow,
+                            uint64_t size, unsigned ncpus, FILE *log);
 void persist_free(struct persist *p);
 
 /* A cached store of @len bytes at @off. Lock-free: called on every store. */

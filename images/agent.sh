@@ -152,7 +152,7 @@ set -- $FS_LIST
 nfs=$#
 echo "TAP version 13" >&3
 echo "1..$((nscen * nfs))" >&3
-echo "# daxlab-guest: kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) flush=$(grep -o -w -E 'clwb|clflushopt|clflush' /proc/cpuinfo | sort -u | tr '\n' ,)" >&3
+echo "# daxlab-guest: kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) flush=$(grep -o -w -E 'clwb|clflushopt|clflush' /proc/cpuinfo | sort -u | tr '\n' , | sed 's/,$//') write_cache=$(cat /sys/block/pmem0/dax/write_cache 2>/dev/null || echo -) persistence_domain=$(cat /sys/bus/nd/devices/region0/persistence_domain 2>/dev/null || echo -)" >&3
 n=0
 WARN_RE='Call Trace|BUG:|WARNING:|Oops|Kernel panic|general protection fault|possible circular locking|INFO: task .* blocked'
 
@@ -204,7 +204,7 @@ for fs in $FS_LIST; do
 		(
 			cd / || exit 1
 			# shellcheck disable=SC2016 # $0 and $DAXLAB_DIR expand in the inner sh
-			DAXLAB_DIR=$dir DAXLAB_FS=$fs timeout -s KILL "$STIMEOUT" \
+			DAXLAB_DIR=$dir DAXLAB_FS=$fs DAXLAB_SEQ=$((n + 1)) timeout -s KILL "$STIMEOUT" \
 				sh -c 'cd "$DAXLAB_DIR" && exec "$0"' "/scenarios/$scen" 2>/dev/console
 			echo $? >/tmp/rc
 		) | tee /tmp/last.tap | sed 's/^/    /' >&3

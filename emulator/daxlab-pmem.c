@@ -1,0 +1,870 @@
+/*
+ * daxlab-pmem - a QEMU TCG plugin that turns QEMU's plain nvdimm into an
+ * instrumented NV-DIMM.
+ *
+ * QEMU maps the NV-DIMM as RAM, so guest accesses to it bypass any device
+ * model. This plugin sees them: loads and stores to the NV-DIMM's
+ * guest-physical window, non-temporal stores, cache-line flushes, fences,
+ * locked read-modify-writes and WBINVD, per vCPU. It counts them, feeds
+ * the persistence model (persist.c) and writes, at exit, one report:
+ * OUT/pmem-stats.json. With the model on, OUT/pmem-durable.img is what
+ * would survive a power failure now (the shadow), and OUT/pmem-log.bin
+ * holds the checkpoints from which crash images are built.
+ *
+ * Guest programs mark windows and checkpoints with an 8-byte NOP (see
+ * daxlab-marker.h).
+ *
+ * Options (key=value):
+ *   base=ADDR       guest-physical start of the NV-DIMM (required)
+ *   size=SIZE       its length; K, M, G suffixes (required)
+ *   out=DIR         where the report and the log go (required)
+ *   persist=MODE    adr (default), eadr, or off (counters only)
+ *   image=PATH      the NV-DIMM backing file (required unless persist=off)
+ *   verify=on|off   also translate direct-map accesses the slow way and
+ *                   count disagreements (a self-check; default off)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <qemu-plugin.h>
+
+#include "daxlab-marker.h"
+#include "persist.h"
+#include "x86-decode.h"
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
+
+/* What is counted, per vCPU, and per marked window. */
+enum counter {
+	CTR_LOAD,
+	CTR_STORE,
+	CTR_BYTES_READ,
+	CTR_BYTES_WRITTEN,
+	CTR_NT_STORE,
+	CTR_NT_BYTES,
+	CTR_CLFLUSH,
+	CTR_CLFLUSHOPT,
+	CTR_CLWB,
+	CTR_FLUSH_NOT_PMEM,
+	CTR_FLUSH_UNRESOLVED,
+	CTR_REDUNDANT_FLUSH,
+	CTR_SFENCE,
+	CTR_MFENCE,
+	CTR_LFENCE,
+	CTR_LOCKED_RMW,
+	CTR_XCHG,
+	CTR_WBINVD,
+	CTR_MARKER,
+	CTR_TLB_MISS,
+	CTR_TLB_INVALIDATE,
+	CTR_VERIFY_MISMATCH,
+	NCTR
+};
+
+static const char *const counter_names[NCTR] = {
+    "loads",
+    "stores",
+    "bytes_read",
+    "bytes_written",
+    "nt_stores",
+    "nt_bytes",
+    "clflush",
+    "clflushopt",
+    "clwb",
+    "flush_not_pmem",
+    "flush_unresolved",
+    "redundant_flushes",
+    "sfence",
+    "mfence",
+    "lfence",
+    "locked_rmw",
+    "xchg",
+    "wbinvd",
+    "markers",
+    "tlb_misses",
+    "tlb_invalidations",
+    "verify_mismatches",
+};
+
+/*
+ * The software TLB: per vCPU, a direct-mapped cache of "this virtual page
+ * is NV-DIMM page P / is not NV-DIMM". Asking QEMU for the physical address
+ * of every access costs 2.7x the guest's run time; a cache entry is only
+ * filled from an access that succeeded and is dropped (by bumping @gen)
+ * whenever the guest's own TLB may change: MOV to CR0/CR3/CR4, INVLPG,
+ * INVPCID. So it never answers differently from QEMU's translation.
+ */
+#define TLB_ENTRIES 512
+#define NOT_PMEM UINT64_MAX
+
+struct tlb_entry {
+	uint64_t tag; /* virtual page + 1; 0 is empty */
+	uint64_t gen;
+	uint64_t ppage; /* physical page, or NOT_PMEM */
+};
+
+/*
+ * Per-vCPU state. A plain array indexed by vCPU (max_vcpus is known at
+ * install) rather than a scoreboard: qemu_plugin_scoreboard_find() is three
+ * calls into QEMU and glib, and this is looked up on every memory access
+ * (it was 15% of the plugin's cost in perf).
+ */
+struct vcpu {
+	struct tlb_entry tlb[TLB_ENTRIES];
+	uint64_t gen;
+	uint64_t ctr[NCTR];
+	uint64_t win[NCTR]; /* user-mode events while a window is open */
+};
+
+/* Per-instruction flags, passed as callback userdata. */
+enum { F_USER = 1, F_NT = 2 };
+
+/* A flush or marker instruction, decoded at translation time. */
+struct insn_info {
+	struct x86_insn in;
+	uint64_t next_ip;
+	bool user;
+};
+
+/* A closed window: its id and the events counted inside it. */
+struct window {
+	uint64_t id;
+	uint64_t ctr[NCTR];
+};
+
+static uint64_t pmem_base, pmem_size, pmem_end;
+static char *out_dir, *image_path;
+static bool persist_on = true, verify;
+static enum persist_mode persist_mode = PERSIST_ADR;
+static struct persist *model;
+static FILE *log_file;
+static const uint8_t *live;
+static struct vcpu *vcpus;
+static unsigned max_vcpus;
+
+static GMutex lock; /* windows, checkpoints, insn_infos, direct-map learning */
+static GPtrArray *insn_infos;
+static GArray *windows;     /* struct window */
+static GArray *checkpoints; /* struct persist_checkpoint */
+static int window_open;
+static uint64_t window_id;
+
+/*
+ * The kernel's direct map: the linear mapping of all physical memory at
+ * page_offset_base, which DAX uses for kernel-side copies and flushes
+ * (dax_flush). Learnt from the accesses (a majority vote over 1 GiB-aligned
+ * va - pa deltas below the kernel image), so KASLR does not matter. Once
+ * known, direct-map addresses translate by subtraction, and flushes of
+ * kernel addresses (which QEMU does not turn into memory accesses) resolve.
+ */
+static uint64_t dm_base, dm_candidate;
+static int64_t dm_votes;
+#define DM_VOTES_NEEDED 256
+#define KERNEL_IMAGE_START 0xffffffff80000000ull
+#define KERNEL_HALF 0xff00000000000000ull
+
+static struct qemu_plugin_register *gpr[16], *reg_rdi, *reg_rsi, *reg_fs_base, *reg_gs_base;
+
+static struct vcpu *vcpu_get(unsigned cpu)
+{
+	return &vcpus[cpu < max_vcpus ? cpu : max_vcpus - 1];
+}
+
+static void count(struct vcpu *v, enum counter c, uint64_t n, bool in_window)
+{
+	v->ctr[c] += n;
+	if (in_window)
+		v->win[c] += n;
+}
+
+static void learn_direct_map(uint64_t va, uint64_t pa)
+{
+	uint64_t delta = va - pa;
+
+	if (va < KERNEL_HALF || va >= KERNEL_IMAGE_START || (delta & ((1ull << 30) - 1)))
+		return;
+	g_mutex_lock(&lock);
+	if (!dm_base) {
+		if (dm_votes == 0)
+			dm_candidate = delta;
+		dm_votes += delta == dm_candidate ? 1 : -1;
+		if (dm_votes >= DM_VOTES_NEEDED)
+			__atomic_store_n(&dm_base, dm_candidate, __ATOMIC_RELEASE);
+	}
+	g_mutex_unlock(&lock);
+}
+
+/* Direct-map fast path: true if @va is in the linear map below pmem_end. */
+static bool direct_map(uint64_t va, uint64_t *pa)
+{
+	uint64_t dm = __atomic_load_n(&dm_base, __ATOMIC_ACQUIRE);
+
+	if (!dm || va - dm >= pmem_end)
+		return false;
+	*pa = va - dm;
+	return true;
+}
+
+static struct tlb_entry *tlb_slot(struct vcpu *v, uint64_t va)
+{
+	return &v->tlb[(va >> 12) % TLB_ENTRIES];
+}
+
+/* Is this access to the NV-DIMM? Sets *pa if so. */
+static inline __attribute__((always_inline)) bool
+pmem_access(struct vcpu *v, qemu_plugin_meminfo_t info, uint64_t va, uint64_t *pa)
+{
+	struct tlb_entry *e;
+	struct qemu_plugin_hwaddr *h;
+	uint64_t p;
+
+	if (direct_map(va, pa)) {
+		if (verify) {
+			h = qemu_plugin_get_hwaddr(info, va);
+			if (h && qemu_plugin_hwaddr_phys_addr(h) != *pa)
+				v->ctr[CTR_VERIFY_MISMATCH]++;
+		}
+		return *pa - pmem_base < pmem_size;
+	}
+	e = tlb_slot(v, va);
+	if (e->tag == (va >> 12) + 1 && e->gen == v->gen) {
+		if (e->ppage == NOT_PMEM)
+			return false;
+		*pa = e->ppage << 12 | (va & 0xfff);
+		return true;
+	}
+	v->ctr[CTR_TLB_MISS]++;
+	h = qemu_plugin_get_hwaddr(info, va);
+	e->tag = (va >> 12) + 1;
+	e->gen = v->gen;
+	e->ppage = NOT_PMEM;
+	if (!h || qemu_plugin_hwaddr_is_io(h))
+		return false;
+	p = qemu_plugin_hwaddr_phys_addr(h);
+	learn_direct_map(va, p);
+	if (p - pmem_base >= pmem_size)
+		return false;
+	e->ppage = p >> 12;
+	*pa = p;
+	return true;
+}
+
+static __attribute__((noinline)) void on_mem_slow(unsigned cpu, qemu_plugin_meminfo_t info,
+                                                  uint64_t va, void *udata)
+{
+	uintptr_t flags = (uintptr_t)udata;
+	struct vcpu *v = vcpu_get(cpu);
+	unsigned len;
+	bool win;
+	uint64_t pa;
+
+	/* Almost every access is not to the NV-DIMM: decide that first. */
+	if (!pmem_access(v, info, va, &pa))
+		return;
+	len = 1u << qemu_plugin_mem_size_shift(info);
+	win = (flags & F_USER) && __atomic_load_n(&window_open, __ATOMIC_RELAXED);
+	if (!qemu_plugin_mem_is_store(info)) {
+		count(v, CTR_LOAD, 1, win);
+		count(v, CTR_BYTES_READ, len, win);
+	} else if (flags & F_NT) {
+		count(v, CTR_NT_STORE, 1, win);
+		count(v, CTR_NT_BYTES, len, win);
+		if (model)
+			persist_nt_store(model, cpu, pa - pmem_base, len);
+	} else {
+		count(v, CTR_STORE, 1, win);
+		count(v, CTR_BYTES_WRITTEN, len, win);
+		if (model)
+			persist_store(model, pa - pmem_base, len);
+	}
+}
+
+/*
+ * Every guest memory access comes here: reject the ones that are surely not
+ * to the NV-DIMM without calling anything, so this stays a leaf function
+ * with no stack frame (its prologue alone was a quarter of the cost).
+ */
+static void on_mem(unsigned cpu, qemu_plugin_meminfo_t info, uint64_t va, void *udata)
+{
+	struct vcpu *v = &vcpus[cpu < max_vcpus ? cpu : 0];
+	uint64_t dm = __atomic_load_n(&dm_base, __ATOMIC_RELAXED);
+
+	if (dm && va - dm < pmem_end) {
+		if (va - dm - pmem_base >= pmem_size && !verify)
+			return;
+	} else {
+		const struct tlb_entry *e = tlb_slot(v, va);
+
+		if (e->tag == (va >> 12) + 1 && e->gen == v->gen && e->ppage == NOT_PMEM)
+			return;
+	}
+	on_mem_slow(cpu, info, va, udata);
+}
+
+static uint64_t read_reg(struct qemu_plugin_register *r)
+{
+	static __thread GByteArray *buf;
+	uint64_t v = 0;
+	int n;
+
+	if (!r)
+		return 0;
+	if (!buf)
+		buf = g_byte_array_new();
+	g_byte_array_set_size(buf, 0);
+	n = qemu_plugin_read_register(r, buf);
+	if (n > 0)
+		memcpy(&v, buf->data, (size_t)MIN(n, 8));
+	return v;
+}
+
+/* The effective (virtual) address of a flush's memory operand. */
+static uint64_t effective_address(const struct insn_info *ii)
+{
+	const struct x86_mem *m = &ii->in.mem;
+	uint64_t a = 0;
+
+	if (m->base == X86_REG_RIP)
+		a = ii->next_ip;
+	else if (m->base >= 0)
+		a = read_reg(gpr[m->base]);
+	if (m->index >= 0)
+		a += read_reg(gpr[m->index]) * m->scale;
+	a += (uint64_t)m->disp;
+	if (m->seg == 0x64)
+		a += read_reg(reg_fs_base);
+	else if (m->seg == 0x65)
+		a += read_reg(reg_gs_base);
+	return m->addr32 ? (uint32_t)a : a;
+}
+
+static void on_flush(unsigned cpu, void *udata)
+{
+	const struct insn_info *ii = udata;
+	struct vcpu *v = vcpu_get(cpu);
+	bool win = ii->user && __atomic_load_n(&window_open, __ATOMIC_RELAXED);
+	uint64_t va = effective_address(ii), pa;
+	struct tlb_entry *e = tlb_slot(v, va);
+	enum persist_flush kind;
+	enum counter c;
+
+	if (!direct_map(va, &pa)) {
+		/* Not a memory access for QEMU: only the TLB can tell. */
+		if (e->tag != (va >> 12) + 1 || e->gen != v->gen) {
+			count(v, CTR_FLUSH_UNRESOLVED, 1, win);
+			return;
+		}
+		pa = e->ppage == NOT_PMEM ? NOT_PMEM : (e->ppage << 12 | (va & 0xfff));
+	}
+	if (pa == NOT_PMEM || pa - pmem_base >= pmem_size) {
+		count(v, CTR_FLUSH_NOT_PMEM, 1, win);
+		return;
+	}
+	switch (ii->in.cls) {
+	case X86_CLFLUSH:
+		c = CTR_CLFLUSH, kind = PERSIST_CLFLUSH;
+		break;
+	case X86_CLFLUSHOPT:
+		c = CTR_CLFLUSHOPT, kind = PERSIST_CLFLUSHOPT;
+		break;
+	default:
+		c = CTR_CLWB, kind = PERSIST_CLWB;
+		break;
+	}
+	count(v, c, 1, win);
+	if (model && persist_flush(model, cpu, kind, pa - pmem_base))
+		count(v, CTR_REDUNDANT_FLUSH, 1, win);
+}
+
+static void on_fence(unsigned cpu, void *udata)
+{
+	uintptr_t f = (uintptr_t)udata;
+	enum x86_class cls = (enum x86_class)(f >> 8);
+	struct vcpu *v = vcpu_get(cpu);
+	bool win = (f & F_USER) && __atomic_load_n(&window_open, __ATOMIC_RELAXED);
+
+	switch (cls) {
+	case X86_SFENCE:
+		count(v, CTR_SFENCE, 1, win);
+		break;
+	case X86_MFENCE:
+		count(v, CTR_MFENCE, 1, win);
+		break;
+	case X86_LFENCE:
+		count(v, CTR_LFENCE, 1, win);
+		return; /* orders loads only */
+	case X86_XCHG_MEM:
+		count(v, CTR_XCHG, 1, win);
+		break;
+	case X86_WBINVD:
+		count(v, CTR_WBINVD, 1, win);
+		if (model)
+			persist_wbinvd(model, cpu);
+		return;
+	default:
+		count(v, CTR_LOCKED_RMW, 1, win);
+		break;
+	}
+	if (model)
+		persist_fence(model, cpu);
+}
+
+static void on_tlb_flush(unsigned cpu, void *udata)
+{
+	struct vcpu *v = vcpu_get(cpu);
+
+	(void)udata;
+	v->gen++;
+	v->ctr[CTR_TLB_INVALIDATE]++;
+}
+
+static void window_begin(uint64_t id)
+{
+	g_mutex_lock(&lock);
+	for (unsigned i = 0; i < max_vcpus; i++)
+		memset(vcpu_get(i)->win, 0, sizeof(vcpu_get(i)->win));
+	window_id = id;
+	__atomic_store_n(&window_open, 1, __ATOMIC_RELEASE);
+	g_mutex_unlock(&lock);
+}
+
+static void window_end(uint64_t id)
+{
+	struct window w = {.id = id};
+
+	g_mutex_lock(&lock);
+	if (window_open && window_id == id) {
+		__atomic_store_n(&window_open, 0, __ATOMIC_RELEASE);
+		for (unsigned i = 0; i < max_vcpus; i++) {
+			struct vcpu *v = vcpu_get(i);
+
+			for (int c = 0; c < NCTR; c++)
+				w.ctr[c] += v->win[c];
+		}
+		g_array_append_val(windows, w);
+	}
+	g_mutex_unlock(&lock);
+}
+
+static void on_marker(unsigned cpu, void *udata)
+{
+	uint64_t cmd = read_reg(reg_rdi), arg = read_reg(reg_rsi);
+	struct vcpu *v = vcpu_get(cpu);
+
+	(void)udata;
+	v->ctr[CTR_MARKER]++;
+	switch (cmd) {
+	case DAXLAB_MARK_WINDOW_BEGIN:
+		window_begin(arg);
+		break;
+	case DAXLAB_MARK_WINDOW_END:
+		window_end(arg);
+		break;
+	case DAXLAB_MARK_CHECKPOINT: {
+		struct persist_checkpoint cp = {.id = arg};
+
+		if (model)
+			persist_checkpoint(model, arg, &cp);
+		g_mutex_lock(&lock);
+		g_array_append_val(checkpoints, cp);
+		g_mutex_unlock(&lock);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static struct insn_info *keep_info(const struct x86_insn *in, struct qemu_plugin_insn *insn)
+{
+	struct insn_info *ii = g_new0(struct insn_info, 1);
+
+	ii->in = *in;
+	ii->next_ip = qemu_plugin_insn_vaddr(insn) + qemu_plugin_insn_size(insn);
+	ii->user = qemu_plugin_insn_vaddr(insn) < KERNEL_HALF;
+	g_mutex_lock(&lock);
+	g_ptr_array_add(insn_infos, ii);
+	g_mutex_unlock(&lock);
+	return ii;
+}
+
+static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+	static const uint8_t marker[] = {DAXLAB_MARKER_BYTES};
+	size_t n = qemu_plugin_tb_n_insns(tb);
+
+	(void)id;
+	for (size_t i = 0; i < n; i++) {
+		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+		uint8_t bytes[16];
+		size_t len = qemu_plugin_insn_data(insn, bytes, sizeof(bytes));
+		bool user = qemu_plugin_insn_vaddr(insn) < KERNEL_HALF;
+		struct x86_insn in;
+		uintptr_t flags = user ? F_USER : 0;
+
+		x86_decode(bytes, len, true, &in);
+		if (in.cls == X86_NT_STORE)
+			flags |= F_NT;
+		qemu_plugin_register_vcpu_mem_cb(insn, on_mem, QEMU_PLUGIN_CB_NO_REGS,
+		                                 QEMU_PLUGIN_MEM_RW, (void *)flags);
+		switch (in.cls) {
+		case X86_CLFLUSH:
+		case X86_CLFLUSHOPT:
+		case X86_CLWB:
+			qemu_plugin_register_vcpu_insn_exec_cb(
+			    insn, on_flush, QEMU_PLUGIN_CB_R_REGS, keep_info(&in, insn));
+			break;
+		case X86_SFENCE:
+		case X86_MFENCE:
+		case X86_LFENCE:
+		case X86_LOCKED_RMW:
+		case X86_XCHG_MEM:
+		case X86_WBINVD:
+			qemu_plugin_register_vcpu_insn_exec_cb(
+			    insn, on_fence, QEMU_PLUGIN_CB_NO_REGS,
+			    (void *)(flags | (uintptr_t)in.cls << 8));
+			break;
+		case X86_TLB_FLUSH:
+			qemu_plugin_register_vcpu_insn_exec_cb(insn, on_tlb_flush,
+			                                       QEMU_PLUGIN_CB_NO_REGS, NULL);
+			break;
+		default:
+			if (len == sizeof(marker) && !memcmp(bytes, marker, sizeof(marker)))
+				qemu_plugin_register_vcpu_insn_exec_cb(insn, on_marker,
+				                                       QEMU_PLUGIN_CB_R_REGS, NULL);
+			break;
+		}
+	}
+}
+
+static void on_vcpu_init(qemu_plugin_id_t id, unsigned cpu)
+{
+	static const char *const names[16] = {"rax", "rcx", "rdx", "rbx", "rsp", "rbp",
+	                                      "rsi", "rdi", "r8",  "r9",  "r10", "r11",
+	                                      "r12", "r13", "r14", "r15"};
+	g_autoptr(GArray) regs = NULL;
+
+	(void)id;
+	(void)cpu;
+	if (reg_rdi)
+		return; /* handles are the same on every vCPU */
+	regs = qemu_plugin_get_registers();
+	for (guint i = 0; i < regs->len; i++) {
+		qemu_plugin_reg_descriptor *d = &g_array_index(regs, qemu_plugin_reg_descriptor, i);
+
+		for (int r = 0; r < 16; r++)
+			if (!strcmp(d->name, names[r]))
+				gpr[r] = d->handle;
+		if (!strcmp(d->name, "fs_base"))
+			reg_fs_base = d->handle;
+		else if (!strcmp(d->name, "gs_base"))
+			reg_gs_base = d->handle;
+	}
+	reg_rdi = gpr[7];
+	reg_rsi = gpr[6];
+}
+
+static void json_counters(FILE *f, const uint64_t *ctr, const char *indent)
+{
+	for (int c = 0; c < NCTR; c++)
+		fprintf(f, "%s\"%s\": %" PRIu64 "%s\n", indent, counter_names[c], ctr[c],
+		        c + 1 < NCTR ? "," : "");
+}
+
+/* The windows again, one line each ("window ID name=value ..."), for shells. */
+static void write_windows_text(void)
+{
+	g_autofree char *path = g_build_filename(out_dir, "pmem-windows.txt", NULL);
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		fprintf(stderr, "daxlab-pmem: cannot write %s: %s\n", path, strerror(errno));
+		return;
+	}
+	for (guint i = 0; i < windows->len; i++) {
+		struct window *w = &g_array_index(windows, struct window, i);
+
+		fprintf(f, "window %" PRIu64, w->id);
+		for (int c = 0; c < NCTR; c++)
+			fprintf(f, " %s=%" PRIu64, counter_names[c], w->ctr[c]);
+		fputc('\n', f);
+	}
+	if (fclose(f) != 0)
+		fprintf(stderr, "daxlab-pmem: writing %s failed: %s\n", path, strerror(errno));
+}
+
+static void on_exit_report(qemu_plugin_id_t id, void *p)
+{
+	uint64_t total[NCTR] = {0};
+	g_autofree char *path = g_build_filename(out_dir, "pmem-stats.json", NULL);
+	g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+	FILE *f;
+
+	(void)id;
+	(void)p;
+	for (unsigned i = 0; i < max_vcpus; i++) {
+		struct vcpu *v = vcpu_get(i);
+
+		for (int c = 0; c < NCTR; c++)
+			total[c] += v->ctr[c];
+	}
+	if (log_file && fclose(log_file) != 0 && model)
+		fprintf(stderr, "daxlab-pmem: writing the persistence log failed: %s\n",
+		        strerror(errno));
+	log_file = NULL;
+	f = fopen(tmp, "w");
+	if (!f) {
+		fprintf(stderr, "daxlab-pmem: cannot write %s: %s\n", tmp, strerror(errno));
+		return;
+	}
+	fprintf(f, "{\n  \"plugin\": \"daxlab-pmem\",\n");
+	fprintf(f, "  \"pmem_base\": \"0x%" PRIx64 "\",\n  \"pmem_size\": %" PRIu64 ",\n",
+	        pmem_base, pmem_size);
+	fprintf(f, "  \"persist\": \"%s\",\n",
+	        !persist_on                   ? "off"
+	        : persist_mode == PERSIST_ADR ? "adr"
+	                                      : "eadr");
+	fprintf(f, "  \"direct_map_base\": \"0x%" PRIx64 "\",\n", dm_base);
+	fprintf(f, "  \"counters\": {\n");
+	json_counters(f, total, "    ");
+	fprintf(f, "  },\n");
+	if (model) {
+		struct persist_stats s = persist_stats(model);
+
+		fprintf(f,
+		        "  \"persistence\": {\"committed_lines\": %" PRIu64
+		        ", \"logged_lines\": %" PRIu64 ", \"redundant_flushes\": %" PRIu64
+		        ", \"checkpoints\": %" PRIu64 ", \"missing_flush_lines\": %" PRIu64
+		        ", \"unfenced_lines\": %" PRIu64
+		        ", \"log\": \"pmem-log.bin\", \"log_failed\": %s},\n",
+		        s.committed_lines, s.logged_lines, s.redundant_flushes, s.checkpoints,
+		        s.missing_flush_lines, s.unfenced_lines,
+		        persist_log_failed(model) ? "true" : "false");
+	}
+	fprintf(f, "  \"windows\": [");
+	for (guint i = 0; i < windows->len; i++) {
+		struct window *w = &g_array_index(windows, struct window, i);
+
+		fprintf(f, "%s\n    {\"id\": %" PRIu64 ", \"counters\": {\n", i ? "," : "", w->id);
+		json_counters(f, w->ctr, "      ");
+		fprintf(f, "    }}");
+	}
+	fprintf(f, "\n  ],\n  \"checkpoints\": [");
+	for (guint i = 0; i < checkpoints->len; i++) {
+		struct persist_checkpoint *c =
+		    &g_array_index(checkpoints, struct persist_checkpoint, i);
+
+		fprintf(f,
+		        "%s\n    {\"id\": %" PRIu64 ", \"dirty_lines\": %" PRIu64
+		        ", \"unfenced_lines\": %" PRIu64 "}",
+		        i ? "," : "", c->id, c->dirty_lines, c->unfenced_lines);
+	}
+	fprintf(f, "\n  ]\n}\n");
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		fprintf(stderr, "daxlab-pmem: writing %s failed: %s\n", path, strerror(errno));
+	write_windows_text();
+}
+
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t v;
+
+	errno = 0;
+	v = g_ascii_strtoull(s, &end, 0);
+	if (errno || end == s)
+		return false;
+	switch (*end) {
+	case 'K':
+	case 'k':
+		v <<= 10, end++;
+		break;
+	case 'M':
+	case 'm':
+		v <<= 20, end++;
+		break;
+	case 'G':
+	case 'g':
+		v <<= 30, end++;
+		break;
+	default:
+		break;
+	}
+	*out = v;
+	return *end == '\0';
+}
+
+static int parse_options(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		g_auto(GStrv) kv = g_strsplit(argv[i], "=", 2);
+		bool ok = kv[0] && kv[1];
+
+		if (ok && !strcmp(kv[0], "base")) {
+			ok = parse_size(kv[1], &pmem_base);
+		} else if (ok && !strcmp(kv[0], "size")) {
+			ok = parse_size(kv[1], &pmem_size) && pmem_size && !(pmem_size % 4096);
+		} else if (ok && !strcmp(kv[0], "out")) {
+			out_dir = g_strdup(kv[1]);
+		} else if (ok && !strcmp(kv[0], "image")) {
+			image_path = g_strdup(kv[1]);
+		} else if (ok && !strcmp(kv[0], "persist")) {
+			persist_on = strcmp(kv[1], "off") != 0;
+			if (!strcmp(kv[1], "adr"))
+				persist_mode = PERSIST_ADR;
+			else if (!strcmp(kv[1], "eadr"))
+				persist_mode = PERSIST_EADR;
+			else
+				ok = !persist_on;
+		} else if (ok && !strcmp(kv[0], "verify")) {
+			ok = qemu_plugin_bool_parse(kv[0], kv[1], &verify);
+		} else {
+			ok = false;
+		}
+		if (!ok) {
+			fprintf(stderr, "option parsing failed: %s\n", argv[i]);
+			return -1;
+		}
+	}
+	if (!pmem_size || !out_dir) {
+		fprintf(stderr, "option parsing failed: base=, size= and out= are required\n");
+		return -1;
+	}
+	if (persist_on && !image_path) {
+		fprintf(stderr, "option parsing failed: persist=%s needs image=PATH\n",
+		        persist_mode == PERSIST_ADR ? "adr" : "eadr");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The shadow starts as the NV-DIMM at boot: a sparse copy (only the data
+ * extents are copied), so a fresh 512 MiB image costs nothing.
+ */
+static int sparse_copy(int from, int to, uint64_t size)
+{
+	off_t pos = 0;
+
+	if (ftruncate(to, (off_t)size) != 0)
+		return -1;
+	while ((uint64_t)pos < size) {
+		off_t data = lseek(from, pos, SEEK_DATA), hole;
+
+		if (data < 0)
+			return errno == ENXIO ? 0 : -1;
+		hole = lseek(from, data, SEEK_HOLE);
+		if (hole < 0)
+			return -1;
+		if ((uint64_t)hole > size)
+			hole = (off_t)size;
+		for (off_t in = data, out = data; in < hole;) {
+			ssize_t n = copy_file_range(from, &in, to, &out, (size_t)(hole - in), 0);
+
+			if (n <= 0)
+				return -1;
+		}
+		pos = hole;
+	}
+	return 0;
+}
+
+/* Map the backing file read-only, make the shadow, open the log. */
+static int start_model(void)
+{
+	g_autofree char *shadow_path = g_build_filename(out_dir, "pmem-durable.img", NULL);
+	void *shadow;
+	int sfd;
+	g_autofree char *log_path = g_build_filename(out_dir, "pmem-log.bin", NULL);
+	struct stat st;
+	void *map;
+	int fd = open(image_path, O_RDONLY);
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		fprintf(stderr, "daxlab-pmem: cannot open the NV-DIMM image %s: %s\n", image_path,
+		        strerror(errno));
+		return -1;
+	}
+	if ((uint64_t)st.st_size < pmem_size) {
+		fprintf(stderr, "daxlab-pmem: %s is %lld bytes, smaller than size=%" PRIu64 "\n",
+		        image_path, (long long)st.st_size, pmem_size);
+		close(fd);
+		return -1;
+	}
+	map = mmap(NULL, pmem_size, PROT_READ, MAP_SHARED, fd, 0);
+	sfd = open(shadow_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (sfd < 0 || sparse_copy(fd, sfd, pmem_size) != 0) {
+		fprintf(stderr, "daxlab-pmem: cannot make the durable shadow %s: %s\n", shadow_path,
+		        strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	shadow = mmap(NULL, pmem_size, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+	close(sfd);
+	if (shadow == MAP_FAILED) {
+		fprintf(stderr, "daxlab-pmem: cannot map %s: %s\n", shadow_path, strerror(errno));
+		return -1;
+	}
+	if (map == MAP_FAILED) {
+		fprintf(stderr, "daxlab-pmem: cannot map %s: %s\n", image_path, strerror(errno));
+		return -1;
+	}
+	live = map;
+	log_file = fopen(log_path, "w");
+	if (!log_file) {
+		fprintf(stderr, "daxlab-pmem: cannot write %s: %s\n", log_path, strerror(errno));
+		return -1;
+	}
+	setvbuf(log_file, NULL, _IOFBF, 1 << 20);
+	model = persist_new(persist_mode, live, shadow, pmem_size, max_vcpus, log_file);
+	if (!model) {
+		fprintf(stderr, "daxlab-pmem: out of memory for the persistence model\n");
+		return -1;
+	}
+	return 0;
+}
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
+                                           char **argv)
+{
+	g_autofree char *probe = NULL;
+	FILE *f;
+
+	if (strcmp(info->target_name, "x86_64") != 0 || !info->system_emulation) {
+		fprintf(stderr, "daxlab-pmem: needs qemu-system-x86_64, not %s\n",
+		        info->target_name);
+		return -1;
+	}
+	if (parse_options(argc, argv) != 0)
+		return -1;
+	pmem_end = pmem_base + pmem_size;
+	max_vcpus = (unsigned)info->system.max_vcpus;
+	probe = g_build_filename(out_dir, "pmem-stats.json.tmp", NULL);
+	f = fopen(probe, "w");
+	if (!f) {
+		fprintf(stderr, "daxlab-pmem: output directory %s is not writable: %s\n", out_dir,
+		        strerror(errno));
+		return -1;
+	}
+	fclose(f);
+	unlink(probe);
+	insn_infos = g_ptr_array_new_with_free_func(g_free);
+	windows = g_array_new(false, true, sizeof(struct window));
+	checkpoints = g_array_new(false, true, sizeof(struct persist_checkpoint));
+	vcpus = g_new0(struct vcpu, max_vcpus ? max_vcpus : 1);
+	if (persist_on && start_model() != 0)
+		return -1;
+	qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
+	qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+	qemu_plugin_register_atexit_cb(id, on_exit_report, NULL);
+	return 0;
+}
