@@ -25,17 +25,23 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
-SHELL_SCRIPTS := run.sh .ci/run $(wildcard scripts/*.sh images/*.sh guest-kernel/*.sh)
+SHELL_SCRIPTS := run.sh .ci/run $(wildcard scripts/*.sh images/*.sh guest-kernel/*.sh emulator/*.sh bench/*)
 C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c emulator/*.[ch])
 PYTEST := /usr/bin/python3 -m pytest
 
 PLUGIN := $(BUILD)/emulator/libdaxlab-pmem.so
+CRASH_TOOL := $(BUILD)/emulator/daxlab-crash
 PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/x86-decode.c
 
 .PHONY: all guest plugin test unit lint format pytest clean
 all: guest plugin
 guest: $(SCENARIO_BIN) $(TOOLS_BIN)
-plugin: $(PLUGIN)
+plugin: $(PLUGIN) $(CRASH_TOOL)
+
+# Host tools are built with the sanitizers on: they run in the tests.
+$(CRASH_TOOL): emulator/daxlab-crash.c emulator/persist.h
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $<
 
 # The QEMU plugin, against the plugin header of the installed QEMU (taken
 # from Debian's QEMU source tarball into the cache).

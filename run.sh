@@ -26,8 +26,17 @@ NV-DIMM model (the daxlab-pmem QEMU plugin)
   --persist MODE       adr (default) or eadr: the persistence domain, told to
                        the guest (NFIT, nvdimm-persistence=mem-ctrl|cpu) and
                        used by the plugin's model
-  --plugin MODE        persist (default: counters + persistence model),
+    --plugin MODE        persist (default: counters + persistence model),
                        counters (no model), or off (plain QEMU)
+  --crash-check SCENARIO
+                       run SCENARIO and check every crash state at its
+                       checkpoints against what it declares (durable-only +
+                       --crash-samples seeded samples of pending lines)
+  --crash-samples K    sampled crash states per checkpoint (default: 8)
+  --seed S             seed for the crash samples (default: 1)
+  --guest-write-cache 0|1
+                       set the pmem disk's dax/write_cache in the guest
+                       (0: the kernel skips its cache flushes)
 
 Guest
   --kernel PATH        boot this kernel image instead of Debian's prebuilt one
@@ -106,6 +115,10 @@ stimeout=300
 results=${DAXLAB_RESULTS:-$TOP/results}
 persist=adr
 plugin=persist
+crash_check=""
+crash_samples=8
+seed=1
+write_cache=""
 CACHE=${DAXLAB_CACHE:-$TOP/.cache}
 
 need_arg() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (try --help)"; fi; }
@@ -137,9 +150,30 @@ while [ $# -gt 0 ]; do
 		persist=$2
 		shift
 		;;
-	--plugin)
+		--plugin)
 		need_arg "$@"
 		plugin=$2
+		shift
+		;;
+	--crash-check)
+		need_arg "$@"
+		crash_check=$2
+		scenarios+=("$2")
+		shift
+		;;
+	--crash-samples)
+		need_arg "$@"
+		crash_samples=$2
+		shift
+		;;
+	--seed)
+		need_arg "$@"
+		seed=$2
+		shift
+		;;
+	--guest-write-cache)
+		need_arg "$@"
+		write_cache=$2
 		shift
 		;;
 	--kernel)
@@ -210,6 +244,7 @@ if [ ${#scenarios[@]} -eq 0 ]; then
 fi
 scen_bins=()
 scen_names=()
+mapfile -t scenarios < <(printf '%s\n' "${scenarios[@]}" | awk '!seen[$0]++')
 for s in "${scenarios[@]}"; do
 	f=$(scenario_file "$s") || die "no such scenario: $s (see --list)"
 	b=${f##*/}
@@ -227,6 +262,18 @@ persist | counters | off) ;;
 *) die "unknown --plugin mode: $plugin (choose persist, counters or off)" ;;
 esac
 is_pos() { is_uint "$1" && [ "$1" -ge 1 ]; }
+crash_check_name=""
+if [ -n "$crash_check" ]; then
+	f=$(scenario_file "$crash_check")
+	b=${f##*/}
+	crash_check_name=${b:4:-2}
+fi
+if [ -n "$crash_check" ] && [ "$plugin" != persist ]; then
+	die "--crash-check needs --plugin persist"
+fi
+is_uint "$crash_samples" || die "--crash-samples must be a number, not '$crash_samples'"
+is_uint "$seed" || die "--seed must be a number, not '$seed'"
+case "$write_cache" in "" | 0 | 1) ;; *) die "--guest-write-cache must be 0 or 1, not '$write_cache'" ;; esac
 is_pos "$cpus" || die "--cpus must be a positive integer, not '$cpus'"
 is_pos "$timeout" || die "--timeout must be a positive number of seconds, not '$timeout'"
 is_pos "$stimeout" || die "--scenario-timeout must be a positive number of seconds, not '$stimeout'"
@@ -324,6 +371,7 @@ cmdline="$cmdline daxlab.scenarios=$(
 	IFS=,
 	echo "${scen_bins[*]}"
 ) daxlab.dax=$dax daxlab.stimeout=$stimeout"
+[ -n "$write_cache" ] && cmdline="$cmdline daxlab.write_cache=$write_cache"
 # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 qemu=(qemu-system-x86_64
 	-machine "pc,nvdimm=on,nvdimm-persistence=$nvdimm_persistence" -accel tcg -cpu "$cpu_model" -smp "$cpus"
@@ -424,6 +472,40 @@ subtest() { # NAME FS
 	' "$run/tap.txt"
 }
 
+# The NV-DIMM offset where the block device's data starts (fsdax info block
+# before it), from the pfn device the guest reported.
+data_res=$(sed -n 's/.* resource=\(0x[0-9a-f]*\).*/\1/p' "$run/pmem-data.txt" 2>/dev/null | head -n1)
+data_off=$((${data_res:-$pmem_base} - pmem_base))
+
+crash_check_one() { # NAME FS: sets status, reason, crash_json
+	local spec=$run/crash/$1-$2.spec out=$run/crash/$1-$2.txt line dev crc=0
+	mkdir -p "$run/crash"
+	grep -h '^# daxlab-crash-expect:' "$run/expect/$1-$2.out"* 2>/dev/null |
+		sed 's/^# daxlab-crash-expect: //' | while read -r line; do
+		dev=$(sed -E 's/.*devoffset=([0-9]+).*/\1/' <<<"$line")
+		echo "${line/devoffset=$dev/offset=$((data_off + dev))}"
+	done >"$spec"
+	if [ ! -s "$spec" ]; then
+		status=fail reason="--crash-check: the scenario declared no crash expectations"
+		return
+	fi
+	"$CACHE/build/emulator/daxlab-crash" check "$run/pmem-log.bin" "$spec" \
+		--samples "$crash_samples" --seed "$seed" >"$out" 2>&1 || crc=$?
+	local last
+	last=$(tail -n1 "$out")
+	crash_get() { sed -E "s/.*\b$1=([0-9.]+).*/\1/" <<<"$last"; }
+	if [[ "$last" != checkpoints=* ]]; then
+		status=fail reason="crash-check did not run: $last"
+		return
+	fi
+	crash_json=", \"crash_check\": {\"checkpoints\": $(crash_get checkpoints), \"states_generated\": $(crash_get states_generated), \"states_checked\": $(crash_get states_checked), \"failures\": $(crash_get failures), \"states_per_second\": $(crash_get states_per_second), \"samples\": $crash_samples, \"seed\": $seed, \"report\": $(json_str "crash/$1-$2.txt")}"
+	echo "    crash-check $2 $1: $(crash_get states_checked) states checked, $(crash_get failures) failing"
+	if [ "$crc" != 0 ]; then
+		status=fail
+		reason="crash-check: $(crash_get failures) failing (see crash/$1-$2.txt): $(grep -m1 '^FAIL' "$out" | cut -c6-)"
+	fi
+}
+
 passed=0 failed=0 skipped=0 timedout=0
 entries=""
 summary_lines=""
@@ -487,6 +569,12 @@ for fs in $fs_list; do
 				done
 			done < <(grep '^# daxlab-expect-window:' "$run/expect/$name-$fs.out"* 2>/dev/null | sed 's/^[^#]*//')
 		fi
+				# --crash-check: every crash state at the scenario's checkpoints must
+		# hold what it declared ("daxlab-crash-expect: ...", device offsets).
+		crash_json=""
+		if [ "$name" = "$crash_check_name" ] && [ "$status" = pass ]; then
+			crash_check_one "$name" "$fs"
+		fi
 		case "$status" in
 		pass) passed=$((passed + 1)) ;;
 		skip) skipped=$((skipped + 1)) ;;
@@ -495,7 +583,7 @@ for fs in $fs_list; do
 		esac
 		[ "$sdax" = 1 ] && sdax=true || sdax=false
 		entries="$entries${entries:+,
-}    {\"name\": $(json_str "$name"), \"fs\": $(json_str "$fs"), \"status\": $(json_str "$status"), \"dax\": $sdax, \"duration\": ${dur:-0}, \"reason\": $(json_str "$reason"), \"fs_dax_trace\": $(json_str "fs_dax/$name-$fs.txt"), \"dmesg\": $(json_str "dmesg/$name-$fs.txt")}"
+}    {\"name\": $(json_str "$name"), \"fs\": $(json_str "$fs"), \"status\": $(json_str "$status"), \"dax\": $sdax, \"duration\": ${dur:-0}, \"reason\": $(json_str "$reason"), \"fs_dax_trace\": $(json_str "fs_dax/$name-$fs.txt"), \"dmesg\": $(json_str "dmesg/$name-$fs.txt")$crash_json}"
 		summary_lines="$summary_lines$(printf '  %-8s %-6s %-24s %s' "$status" "$fs" "$name" "$reason")
 "
 	done

@@ -85,6 +85,18 @@ until [ -b /dev/pmem0 ]; do
 	sleep 0.1
 done
 send_file ndctl-namespace.json /tmp/ndctl.out
+# --guest-write-cache: whether the kernel flushes CPU caches on DAX writeback.
+WRITE_CACHE=$(cmdarg write_cache)
+if [ -n "$WRITE_CACHE" ]; then
+	echo "$WRITE_CACHE" >/sys/block/pmem0/dax/write_cache || die "cannot set dax/write_cache"
+fi
+# Where the block device's data starts on the NV-DIMM (after the fsdax info
+# block): the pfn device's resource, for crash images cut to the filesystem.
+for d in /sys/bus/nd/devices/pfn*; do
+	[ -f "$d/resource" ] && [ -n "$(cat "$d/namespace" 2>/dev/null)" ] &&
+		echo "$(basename "$d") resource=$(cat "$d/resource") size=$(cat "$d/size")"
+done >/tmp/pfn.txt 2>/dev/null
+send_file pmem-data.txt /tmp/pfn.txt
 # The NV-DIMM window as the guest sees it, for the host to check.
 grep -i 'persistent memory' /proc/iomem >/tmp/iomem.txt 2>/dev/null || true
 send_file iomem-pmem.txt /tmp/iomem.txt

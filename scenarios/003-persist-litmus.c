@@ -1,0 +1,182 @@
+/*
+ * persist-litmus - which stores survive a crash under ADR and eADR
+ *
+ * Four 64-byte lines of a DAX-mapped file, each first filled with an "old"
+ * byte and made durable (fsync, then CLWB + SFENCE), checkpoint 1; then:
+ *   r4: new bytes stored, then msync (the kernel flushes the page);
+ *   r1: new bytes stored, no flush;
+ *   r2: new bytes stored, CLWB, SFENCE;
+ *   r3: new bytes stored, CLWB, no fence,
+ * and checkpoint 2. The scenario finds the lines on the device (FIEMAP)
+ * and prints, per line and checkpoint, what every crash state must hold
+ * ("daxlab-crash-expect"); run.sh --crash-check gives them to daxlab-crash.
+ * Under ADR (persistence domain "memory_controller"): r1 and r3 are old in
+ * the durable-only state and either in the sampled ones (both seen), r2
+ * and r4 are new everywhere. Under eADR ("cpu_cache"): all new. A kernel
+ * that skips its flush on msync (dax/write_cache 0 under ADR) loses r4.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../emulator/daxlab-marker.h"
+#include "lib/daxenv.h"
+#include "lib/tap.h"
+
+#define PAGE 4096u
+#define LINE 64u
+
+struct region {
+	const char *name;
+	unsigned off; /* in the file */
+	uint8_t old_b, new_b;
+};
+
+static const struct region R1 = {"r1-store", 0 * LINE, 0x11, 0x12};
+static const struct region R2 = {"r2-clwb-sfence", 1 * LINE, 0x21, 0x22};
+static const struct region R3 = {"r3-clwb-nofence", 2 * LINE, 0x31, 0x32};
+static const struct region R4 = {"r4-msync", PAGE, 0x41, 0x42};
+
+static void fill(unsigned char *p, uint8_t b)
+{
+	for (unsigned i = 0; i < LINE; i += 8) {
+		uint64_t v = 0x0101010101010101ull * b;
+
+		__asm__ volatile("movq %1, (%0)" ::"r"(p + i), "r"(v) : "memory");
+	}
+}
+
+static void clwb(void *p)
+{
+	__asm__ volatile("clwb (%0)" ::"r"(p) : "memory");
+}
+
+static void sfence(void)
+{
+	__asm__ volatile("sfence" ::: "memory");
+}
+
+/* Device offset of file offset @off, or -1. */
+static long long device_offset(int fd, unsigned off)
+{
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent ext[8];
+	} q;
+
+	memset(&q, 0, sizeof(q));
+	q.fm.fm_start = off;
+	q.fm.fm_length = LINE;
+	q.fm.fm_flags = FIEMAP_FLAG_SYNC;
+	q.fm.fm_extent_count = 8;
+	if (ioctl(fd, FS_IOC_FIEMAP, &q.fm) != 0 || q.fm.fm_mapped_extents == 0)
+		return -1;
+	for (unsigned i = 0; i < q.fm.fm_mapped_extents; i++) {
+		struct fiemap_extent *e = &q.ext[i];
+
+		if (off >= e->fe_logical && off < e->fe_logical + e->fe_length &&
+		    !(e->fe_flags & (FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_UNKNOWN)))
+			return (long long)(e->fe_physical + (off - e->fe_logical));
+	}
+	return -1;
+}
+
+static void expect(unsigned long long cp, long long dev, const struct region *r,
+                   const char *durable, const char *samples, const char *seen)
+{
+	tap_diag("daxlab-crash-expect: checkpoint=%llu devoffset=%lld old=0x%02x new=0x%02x "
+	         "durable=%s samples=%s seen=%s name=%s",
+	         cp, dev, r->old_b, r->new_b, durable, samples, seen, r->name);
+}
+
+int main(void)
+{
+	const char *dir = daxenv_workdir();
+	unsigned long long seq =
+	    strtoull(getenv("DAXLAB_SEQ") ? getenv("DAXLAB_SEQ") : "0", NULL, 10);
+	unsigned long long cp1 = seq * 1000 + 1, cp2 = seq * 1000 + 2;
+	const struct region *all[] = {&R1, &R2, &R3, &R4};
+	unsigned char buf[2 * PAGE], *map;
+	char domain[64] = "";
+	long long dev[4];
+	bool eadr, found = true;
+	cpu_set_t one;
+	FILE *f;
+	int fd;
+
+	if (chdir(dir) != 0)
+		tap_skip_all("cannot enter %s: %s", dir, strerror(errno));
+	f = fopen("/sys/bus/nd/devices/region0/persistence_domain", "r");
+	if (!f || !fgets(domain, sizeof(domain), f))
+		tap_skip_all("the platform states no persistence domain (start QEMU with "
+		             "nvdimm-persistence=)");
+	fclose(f);
+	eadr = strncmp(domain, "cpu_cache", 9) == 0;
+	tap_plan(3);
+	tap_diag("persistence domain: %.*s", (int)strcspn(domain, "\n"), domain);
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+
+	/* Old content, durable through the filesystem. */
+	memset(buf, 0, sizeof(buf));
+	for (unsigned i = 0; i < 4; i++)
+		memset(buf + all[i]->off, all[i]->old_b, LINE);
+	fd = open("litmus", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || pwrite(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf) || fsync(fd) != 0)
+		tap_bail("cannot write the litmus file: %s", strerror(errno));
+	for (unsigned i = 0; i < 4; i++) {
+		dev[i] = device_offset(fd, all[i]->off);
+		found &= dev[i] >= 0;
+	}
+	tap_ok(found, "FIEMAP located the litmus lines on the device");
+	map = mmap(NULL, sizeof(buf), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		tap_bail("mmap: %s", strerror(errno));
+	tap_ok(daxenv_is_dax("litmus") == 1, "the litmus file is DAX");
+	/* Write-fault the pages in with the old bytes and make them durable. */
+	for (unsigned i = 0; i < 4; i++) {
+		fill(map + all[i]->off, all[i]->old_b);
+		clwb(map + all[i]->off);
+	}
+	sfence();
+	daxlab_mark(DAXLAB_MARK_CHECKPOINT, cp1);
+
+	fill(map + R4.off, R4.new_b);
+	if (msync(map + PAGE, PAGE, MS_SYNC) != 0)
+		tap_bail("msync: %s", strerror(errno));
+	fill(map + R1.off, R1.new_b);
+	fill(map + R2.off, R2.new_b);
+	clwb(map + R2.off);
+	sfence();
+	fill(map + R3.off, R3.new_b);
+	clwb(map + R3.off);
+	daxlab_mark(DAXLAB_MARK_CHECKPOINT, cp2);
+
+	for (unsigned i = 0; i < 4; i++)
+		expect(cp1, dev[i], all[i], "old", "old", "-");
+	if (eadr) {
+		for (unsigned i = 0; i < 4; i++)
+			expect(cp2, dev[i], all[i], "new", "new", "-");
+	} else {
+		expect(cp2, dev[0], &R1, "old", "any", "old,new");
+		expect(cp2, dev[1], &R2, "new", "new", "-");
+		expect(cp2, dev[2], &R3, "old", "any", "old,new");
+		expect(cp2, dev[3], &R4, "new", "new", "-");
+	}
+	tap_ok(map[R1.off] == R1.new_b && map[R3.off + 63] == R3.new_b && map[R4.off] == R4.new_b,
+	       "the guest sees its new bytes");
+	munmap(map, sizeof(buf));
+	close(fd);
+	unlink("litmus");
+	tap_finish();
+}
