@@ -57,7 +57,8 @@ Limits and output
 
 Environment: DAXLAB_CACHE (default .cache in the repo) holds the kernel,
 initramfs and build output; DAXLAB_RESULTS as --results; DAXLAB_QEMU_WRAPPER
-is put before the QEMU command (e.g. "perf record -o /tmp/perf.data --").
+is put before the QEMU command (e.g. "perf record -o /tmp/perf.data --");
+DAXLAB_PLUGIN_OPTS is added to the plugin's options (verify=on: self-check).
 USAGE
 }
 
@@ -386,6 +387,8 @@ qemu=(qemu-system-x86_64
 if [ "$plugin" != off ]; then
 	popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=off"
 	[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$run/pmem0.img"
+		# DAXLAB_PLUGIN_OPTS adds plugin options (e.g. verify=on, a self-check).
+	[ -n "${DAXLAB_PLUGIN_OPTS:-}" ] && popts="$popts,$DAXLAB_PLUGIN_OPTS"
 	qemu+=(-plugin "$CACHE/build/emulator/libdaxlab-pmem.so,$popts" -d plugin -D "$run/plugin.log")
 fi
 printf '%q ' "${qemu[@]}" >"$run/qemu-cmdline.txt"
@@ -394,6 +397,7 @@ echo >>"$run/qemu-cmdline.txt"
 step "booting: TCG, $cpus vCPUs, -cpu $cpu_model, $pmem_size NV-DIMM at $pmem_base ($persist, plugin: $plugin), fs: $fs_list, dax: $([ $dax = 1 ] && echo on || echo off)"
 echo "    run directory: ${run#"$TOP"/}"
 touch "$run/tap.txt"
+qemu_start=$(date +%s.%N)
 # DAXLAB_QEMU_WRAPPER prefixes QEMU (e.g. "perf record -o FILE --").
 read -r -a wrapper <<<"${DAXLAB_QEMU_WRAPPER:-}"
 timeout --kill-after=10 "$timeout" ${wrapper[@]+"${wrapper[@]}"} "${qemu[@]}" >"$run/qemu.log" 2>&1 &
@@ -412,6 +416,7 @@ while kill -0 $qpid 2>/dev/null; do
 done
 qrc=0
 wait $qpid || qrc=$?
+qemu_seconds=$(awk -v a="$qemu_start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
 trap - INT TERM
 end_wall=$(date +%s)
 
@@ -594,6 +599,7 @@ cat >"$run/summary.json" <<JSON
   "run_id": $(json_str "$run_id"),
   "started": $(json_str "$(date -u -d "@$start_wall" +%Y-%m-%dT%H:%M:%SZ)"),
   "wall_seconds": $((end_wall - start_wall)),
+  "qemu_seconds": $qemu_seconds,
   "kernel": $(json_str "$kernel_desc"),
   "kernel_release": $(json_str "${kernel_release:-unknown}"),
   "fs": [$(for f in $fs_list; do printf '%s' "$(json_str "$f"), "; done | sed 's/, $//')],

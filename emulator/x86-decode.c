@@ -128,6 +128,28 @@ static bool onebyte_has_modrm(uint8_t op)
 	}
 }
 
+/* One-byte opcodes whose only memory accesses are implicit stack ones. */
+static bool implicit_stack(uint8_t op)
+{
+	return (op >= 0x50 && op <= 0x5f) || op == 0x68 || op == 0x6a || op == 0x9c || op == 0x9d ||
+	       op == 0xc2 || op == 0xc3 || op == 0xc8 || op == 0xc9 || op == 0xca || op == 0xcb ||
+	       op == 0xcf || op == 0xe8;
+}
+
+static bool stack_only(const struct x86_insn *in, uint8_t reg)
+{
+	bool rsp_operand = in->has_mem && in->mem.base == 4;
+
+	if (in->map != 1)
+		return rsp_operand;
+	if (implicit_stack(in->opcode))
+		return true;
+	/* FF /2 CALL, FF /6 PUSH: a stack push, plus the operand if memory. */
+	if (in->opcode == 0xff && (reg == 2 || reg == 6))
+		return !in->has_mem || rsp_operand;
+	return rsp_operand;
+}
+
 struct cursor {
 	const uint8_t *p;
 	size_t len;
@@ -283,6 +305,7 @@ bool x86_decode(const uint8_t *bytes, size_t len, bool mode64, struct x86_insn *
 	out->mem.seg = seg;
 	out->length = (unsigned)c.pos;
 
+	out->stack_only = stack_only(out, reg);
 	for (size_t i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++) {
 		const struct op_row *r = &op_table[i];
 

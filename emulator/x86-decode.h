@@ -56,6 +56,9 @@ struct x86_insn {
 	uint8_t map;    /* 1 = one-byte, 2 = 0F, 3 = 0F38, 4 = 0F3A */
 	bool vex;
 	bool lock;
+	/* Every memory access is to the stack: implicit (PUSH, POP, CALL,
+	 * RET, ENTER, LEAVE, IRET) or addressed through RSP. */
+	bool stack_only;
 };
 
 /*

@@ -43,10 +43,12 @@ class Run:
         return f"<run rc={self.rc}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}>"
 
 
-def start(args, results):
+def start(args, results, env_extra=None):
     """Start ./run.sh ARGS with its results in RESULTS; returns the Popen."""
     env = dict(os.environ)
     env.pop("DAXLAB_RESULTS", None)
+    env.pop("DAXLAB_PLUGIN_OPTS", None)
+    env.update(env_extra or {})
     return subprocess.Popen(
         [str(RUN_SH), "--results", str(results), *args],
         cwd=TOP,
@@ -68,8 +70,8 @@ def finish(proc, results, timeout=900):
 def daxlab(tmp_path):
     """Run ./run.sh with a private results directory; returns a Run."""
 
-    def run(*args, timeout=900):
+    def run(*args, timeout=900, env=None):
         results = tmp_path / "results"
-        return finish(start(args, results), results, timeout)
+        return finish(start(args, results, env), results, timeout)
 
     return run

@@ -107,6 +107,30 @@ static const struct row rows[] = {
     {"xchg bl, cl (ModRM registers)", "86 cb", true, X86_OTHER, false, 0, 0, 0, 0, 0},
 };
 
+/* Whether every access of an instruction is to the stack. */
+static const struct {
+	const char *text, *hex;
+	bool stack_only;
+} stack_rows[] = {
+    {"push rax", "50", true},
+    {"pop r15", "41 5f", true},
+    {"call rel32", "e8 00 00 00 00", true},
+    {"ret", "c3", true},
+    {"leave", "c9", true},
+    {"iretq", "48 cf", true},
+    {"mov rax, [rsp+8]", "48 8b 44 24 08", true},
+    {"mov [rsp], rdi", "48 89 3c 24", true},
+    {"push [rsp+8]", "ff 74 24 08", true},
+    {"call rax", "ff d0", true},
+    {"call [rax] (reads memory)", "ff 10", false},
+    {"push [rdi] (reads memory)", "ff 37", false},
+    {"mov [rbp-8], rax (rbp is a general register)", "48 89 45 f8", false},
+    {"mov [r12], rax (r12 is not rsp)", "49 89 04 24", false},
+    {"mov rax, [rsi]", "48 8b 06", false},
+    {"movnti [rdi], eax", "0f c3 07", false},
+    {"movdqa [rsp+16], xmm0", "66 0f 7f 44 24 10", true},
+};
+
 static size_t parse_hex(const char *hex, unsigned char *out)
 {
 	size_t n = 0;
@@ -155,6 +179,19 @@ int main(void)
 		}
 	}
 
+	for (size_t i = 0; i < sizeof(stack_rows) / sizeof(stack_rows[0]); i++) {
+		unsigned char buf[16];
+		size_t n = parse_hex(stack_rows[i].hex, buf);
+		struct x86_insn in;
+
+		x86_decode(buf, n, true, &in);
+		if (in.stack_only != stack_rows[i].stack_only) {
+			fprintf(stderr, "FAIL %s: stack_only=%d\n", stack_rows[i].text,
+			        in.stack_only);
+			failures++;
+		}
+	}
+
 	/* Every strict prefix of a flush is reported truncated, never read past. */
 	static const unsigned char clwb[] = {0x66, 0x0f, 0xae, 0x74, 0xcc, 0xf8};
 	for (size_t n = 0; n < sizeof(clwb); n++) {
@@ -168,6 +205,7 @@ int main(void)
 			failures++;
 		}
 	}
-	printf("test_x86_decode: %zu encodings, %d failures\n", nrows, failures);
+	printf("test_x86_decode: %zu encodings, %d failures\n",
+	       nrows + sizeof(stack_rows) / sizeof(stack_rows[0]), failures);
 	return failures ? 1 : 0;
 }
