@@ -60,7 +60,7 @@ $(GUEST)/tools/dax-probe: images/dax-probe.c $(GUEST_LIB) $(GUEST_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(CFLAGS) -static -o $@ $< $(GUEST_LIB)
 
-$(BUILD)/unit/%: tests/unit/%.c $(GUEST_LIB) $(GUEST_HDR) $(EMU_UNITS) $(wildcard emulator/*.h)
+$(BUILD)/unit/%: tests/unit/%.c $(GUEST_LIB) $(GUEST_HDR) $(EMU_UNITS) $(wildcard emulator/*.h tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O1 -g $(SAN) -pthread -Iscenarios -Iemulator -o $@ $< $(GUEST_LIB) $(EMU_UNITS)
 

@@ -45,7 +45,10 @@ Guest
   --cpu MODEL          QEMU CPU model (default: max)
   --cpus N             vCPUs (default: 2)
   --mem SIZE           guest RAM (default: 1G)
-  --pmem-size SIZE     NV-DIMM size (default: 512M)
+    --pmem-size SIZE     NV-DIMM size (default: 512M)
+  --image PATH         keep the NV-DIMM in PATH across runs (created if
+                       missing): the namespace and filesystem on it are
+                       reused, like a real DIMM; one --fs at a time
 
 Limits and output
   --timeout SECS       kill the guest after this long (default: 900)
@@ -117,6 +120,7 @@ results=${DAXLAB_RESULTS:-$TOP/results}
 persist=adr
 plugin=persist
 crash_check=""
+image=""
 crash_samples=8
 seed=1
 write_cache=""
@@ -172,9 +176,14 @@ while [ $# -gt 0 ]; do
 		seed=$2
 		shift
 		;;
-	--guest-write-cache)
+		--guest-write-cache)
 		need_arg "$@"
 		write_cache=$2
+		shift
+		;;
+	--image)
+		need_arg "$@"
+		image=$2
 		shift
 		;;
 	--kernel)
@@ -291,6 +300,21 @@ if [ -n "$modules" ]; then
 	modules=$(cd "$modules" && pwd)
 fi
 
+if [ -n "$image" ]; then
+	case "$fs_list" in *" "*) die "--image keeps one filesystem: give a single --fs" ;; esac
+	if [ -e "$image" ]; then
+		[ -f "$image" ] || die "--image is not a regular file: $image"
+		[ "$(stat -c %s "$image")" -eq $(($(to_mib "$pmem_size") * 1024 * 1024)) ] ||
+			die "--image $image is $(stat -c %s "$image") bytes, not --pmem-size $pmem_size"
+		[ -w "$image" ] || die "--image is not writable: $image"
+	else
+		truncate -s "$pmem_size" "$image" 2>/dev/null || die "cannot create --image $image"
+	fi
+	image=$(cd "$(dirname "$image")" && pwd)/$(basename "$image")
+	# One run at a time on an image.
+	exec 8<>"$image"
+	flock -n 8 || die "--image $image is in use by another run"
+fi
 mkdir -p "$results" 2>/dev/null || die "cannot create results directory: $results"
 results=$(cd "$results" && pwd)
 probe=$(mktemp "$results/.write-test.XXXXXX" 2>/dev/null) || die "results directory is not writable: $results"
@@ -366,18 +390,27 @@ if [ "$ram_mib" -ge 3584 ]; then above_mib=$((ram_mib - 3072)); else above_mib=0
 pmem_base=$(printf '0x%x' $(((4096 + (above_mib + 1023) / 1024 * 1024) * 1024 * 1024)))
 pmem_bytes=$(($(to_mib "$pmem_size") * 1024 * 1024))
 qemu_version=$(qemu-system-x86_64 --version | head -n1)
-truncate -s "$pmem_size" "$run/pmem0.img"
+pmem_file=$run/pmem0.img
+if [ -n "$image" ]; then
+	pmem_file=$image
+	# Crash states start from the image as it was at boot.
+	[ "$plugin" = persist ] && cp --sparse=always "$image" "$run/pmem-base.img"
+	ln -s "$image" "$run/pmem0.img"
+else
+	truncate -s "$pmem_size" "$pmem_file"
+fi
 cmdline="console=ttyS0 panic=-1 loglevel=5 daxlab.fs=${fs_list// /,}"
 cmdline="$cmdline daxlab.scenarios=$(
 	IFS=,
 	echo "${scen_bins[*]}"
 ) daxlab.dax=$dax daxlab.stimeout=$stimeout"
 [ -n "$write_cache" ] && cmdline="$cmdline daxlab.write_cache=$write_cache"
+[ -n "$image" ] && cmdline="$cmdline daxlab.keep=1"
 # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 qemu=(qemu-system-x86_64
 	-machine "pc,nvdimm=on,nvdimm-persistence=$nvdimm_persistence" -accel tcg -cpu "$cpu_model" -smp "$cpus"
 	-m "$mem,slots=2,maxmem=$(($(to_mib "$mem") + $(to_mib "$pmem_size") + 1024))M"
-	-object "memory-backend-file,id=mem1,share=on,mem-path=$run/pmem0.img,size=$pmem_size"
+		-object "memory-backend-file,id=mem1,share=on,mem-path=$pmem_file,size=$pmem_size"
 	-device nvdimm,id=nv1,memdev=mem1
 	-kernel "$kdir/vmlinuz" -initrd "$initrd" -append "$cmdline"
 	-display none -monitor none -no-reboot
@@ -386,7 +419,7 @@ qemu=(qemu-system-x86_64
 	-chardev "file,id=files,path=$run/guest-files.raw" -serial chardev:files)
 if [ "$plugin" != off ]; then
 	popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=off"
-	[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$run/pmem0.img"
+	[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$pmem_file"
 		# DAXLAB_PLUGIN_OPTS adds plugin options (e.g. verify=on, a self-check).
 	[ -n "${DAXLAB_PLUGIN_OPTS:-}" ] && popts="$popts,$DAXLAB_PLUGIN_OPTS"
 	qemu+=(-plugin "$CACHE/build/emulator/libdaxlab-pmem.so,$popts" -d plugin -D "$run/plugin.log")
@@ -451,12 +484,23 @@ if ! grep -q '^# daxlab-done' "$run/tap.txt"; then
 	fi
 fi
 
+# The plugin must have written its report, and its log in full.
+if [ "$plugin" != off ] && [ "$guest_status" = completed ]; then
+	if [ ! -s "$run/pmem-stats.json" ]; then
+		guest_status="plugin-error"
+		guest_reason="the plugin wrote no pmem-stats.json: $(tail -n1 "$run/qemu.log" 2>/dev/null)"
+	elif grep -q '"log_failed": true' "$run/pmem-stats.json"; then
+		guest_status="plugin-error"
+		guest_reason="writing the persistence log failed (disk full?): crash states are incomplete"
+	fi
+fi
+
 # The window the plugin watched must be the one the guest reports.
 iomem=$(head -n1 "$run/iomem-pmem.txt" 2>/dev/null | tr -d ' ')
 if [ -n "$iomem" ]; then
 	want=$(printf '%x-%x:PersistentMemory' "$pmem_base" $((pmem_base + pmem_bytes - 1)))
 	if [ "${iomem%%(*}" != "$want" ] && [ "$iomem" != "$want" ]; then
-		guest_status=window-mismatch
+		guest_status="window-mismatch"
 		guest_reason="NV-DIMM window mismatch: run.sh computed $want, the guest reports $iomem"
 	fi
 fi
@@ -494,8 +538,10 @@ crash_check_one() { # NAME FS: sets status, reason, crash_json
 		status=fail reason="--crash-check: the scenario declared no crash expectations"
 		return
 	fi
+		local base=()
+	[ -f "$run/pmem-base.img" ] && base=(--base "$run/pmem-base.img")
 	"$CACHE/build/emulator/daxlab-crash" check "$run/pmem-log.bin" "$spec" \
-		--samples "$crash_samples" --seed "$seed" >"$out" 2>&1 || crc=$?
+		--samples "$crash_samples" --seed "$seed" ${base[@]+"${base[@]}"} >"$out" 2>&1 || crc=$?
 	local last
 	last=$(tail -n1 "$out")
 	crash_get() { sed -E "s/.*\b$1=([0-9.]+).*/\1/" <<<"$last"; }
@@ -615,7 +661,9 @@ cat >"$run/summary.json" <<JSON
   "pmem_window": {"base": $(json_str "$pmem_base"), "size": $pmem_bytes, "guest_iomem": $(json_str "$iomem")},
   "pmem_stats": $(json_str "$([ -f "$run/pmem-stats.json" ] && echo pmem-stats.json)"),
   "cpus": $cpus,
-  "pmem_size": $(json_str "$pmem_size"),
+    "pmem_size": $(json_str "$pmem_size"),
+  "image": $(json_str "$image"),
+  "image_boots": $(sed -n 's/^# daxlab-image: .*boots=\([0-9]*\).*/\1/p' "$run/tap.txt" | head -n1 | grep . || echo null),
   "guest_status": $(json_str "$guest_status"),
   "guest_reason": $(json_str "$guest_reason"),
   "scenarios": [

@@ -124,8 +124,9 @@ struct tlb_entry {
 struct vcpu {
 	struct tlb_entry tlb[TLB_ENTRIES];
 	uint64_t gen;
+	uint64_t cr3; /* address space (CR3 without PCID/PTI bits), followed from MOV to CR3 */
 	uint64_t ctr[NCTR];
-	uint64_t win[NCTR]; /* user-mode events while a window is open */
+	uint64_t win[NCTR]; /* events of the window's address space while it is open */
 };
 
 /* Per-instruction flags, passed as callback userdata. */
@@ -158,8 +159,16 @@ static GMutex lock; /* windows, checkpoints, insn_infos, direct-map learning */
 static GPtrArray *insn_infos;
 static GArray *windows;     /* struct window */
 static GArray *checkpoints; /* struct persist_checkpoint */
+/*
+ * A window belongs to the address space that opened it, on the vCPU it was
+ * opened on (scenarios pin themselves): events count in it only from
+ * user-mode instructions on that vCPU while its CR3 is the one it had at
+ * the marker, so another process's fences never leak in.
+ */
 static int window_open;
-static uint64_t window_id;
+static uint64_t window_id, window_cr3;
+static unsigned window_cpu;
+#define CR3_MASK 0x7fffffffffffe000ull /* drop PCID (bits 0-11) and the PTI user bit 12 */
 
 /*
  * The kernel's direct map: the linear mapping of all physical memory at
@@ -175,11 +184,19 @@ static int64_t dm_votes;
 #define KERNEL_IMAGE_START 0xffffffff80000000ull
 #define KERNEL_HALF 0xff00000000000000ull
 
-static struct qemu_plugin_register *gpr[16], *reg_rdi, *reg_rsi, *reg_fs_base, *reg_gs_base;
+static struct qemu_plugin_register *gpr[16], *reg_rdi, *reg_rsi, *reg_fs_base, *reg_gs_base,
+    *reg_cr3;
 
 static struct vcpu *vcpu_get(unsigned cpu)
 {
 	return &vcpus[cpu < max_vcpus ? cpu : max_vcpus - 1];
+}
+
+/* Does a user-mode (@user) event on @cpu belong to the open window? */
+static inline bool in_window(const struct vcpu *v, unsigned cpu, bool user)
+{
+	return user && __atomic_load_n(&window_open, __ATOMIC_ACQUIRE) && cpu == window_cpu &&
+	       v->cr3 == window_cr3;
 }
 
 static void count(struct vcpu *v, enum counter c, uint64_t n, bool in_window)
@@ -287,7 +304,7 @@ static __attribute__((noinline)) void on_mem_slow(unsigned cpu, qemu_plugin_memi
 	if (!(verify ? pmem_access_verified(v, info, va, &pa) : pmem_access(v, info, va, &pa)))
 		return;
 	len = 1u << qemu_plugin_mem_size_shift(info);
-	win = (flags & F_USER) && __atomic_load_n(&window_open, __ATOMIC_RELAXED);
+	win = in_window(v, cpu, flags & F_USER);
 	if (flags & F_STACK)
 		v->ctr[CTR_STACK_PMEM]++;
 	if (!qemu_plugin_mem_is_store(info)) {
@@ -369,7 +386,7 @@ static void on_flush(unsigned cpu, void *udata)
 {
 	const struct insn_info *ii = udata;
 	struct vcpu *v = vcpu_get(cpu);
-	bool win = ii->user && __atomic_load_n(&window_open, __ATOMIC_RELAXED);
+	bool win = in_window(v, cpu, ii->user);
 	uint64_t va = effective_address(ii), pa;
 	struct tlb_entry *e = tlb_slot(v, va);
 	enum persist_flush kind;
@@ -408,7 +425,7 @@ static void on_fence(unsigned cpu, void *udata)
 	uintptr_t f = (uintptr_t)udata;
 	enum x86_class cls = (enum x86_class)(f >> 8);
 	struct vcpu *v = vcpu_get(cpu);
-	bool win = (f & F_USER) && __atomic_load_n(&window_open, __ATOMIC_RELAXED);
+	bool win = in_window(v, cpu, f & F_USER);
 
 	switch (cls) {
 	case X86_SFENCE:
@@ -438,16 +455,25 @@ static void on_fence(unsigned cpu, void *udata)
 
 static void on_tlb_flush(unsigned cpu, void *udata)
 {
+	const struct insn_info *ii = udata;
 	struct vcpu *v = vcpu_get(cpu);
 
-	(void)udata;
 	v->gen++;
 	v->ctr[CTR_TLB_INVALIDATE]++;
+	/* MOV to CR3 (0F 22 /3): runs before the instruction, so the new
+	 * address space is in its source register. */
+	if (ii->in.map == 2 && ii->in.opcode == 0x22 && ii->in.modrm_reg == 3 && ii->in.rm_reg >= 0)
+		v->cr3 = read_reg(gpr[ii->in.rm_reg]) & CR3_MASK;
 }
 
-static void window_begin(uint64_t id)
+static void window_begin(unsigned cpu, uint64_t id)
 {
+	struct vcpu *v = vcpu_get(cpu);
+
+	v->cr3 = read_reg(reg_cr3) & CR3_MASK;
 	g_mutex_lock(&lock);
+	window_cpu = cpu;
+	window_cr3 = v->cr3;
 	for (unsigned i = 0; i < max_vcpus; i++)
 		memset(vcpu_get(i)->win, 0, sizeof(vcpu_get(i)->win));
 	window_id = id;
@@ -482,7 +508,7 @@ static void on_marker(unsigned cpu, void *udata)
 	v->ctr[CTR_MARKER]++;
 	switch (cmd) {
 	case DAXLAB_MARK_WINDOW_BEGIN:
-		window_begin(arg);
+		window_begin(cpu, arg);
 		break;
 	case DAXLAB_MARK_WINDOW_END:
 		window_end(arg);
@@ -560,8 +586,8 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 			    (void *)(flags | (uintptr_t)in.cls << 8));
 			break;
 		case X86_TLB_FLUSH:
-			qemu_plugin_register_vcpu_insn_exec_cb(insn, on_tlb_flush,
-			                                       QEMU_PLUGIN_CB_NO_REGS, NULL);
+			qemu_plugin_register_vcpu_insn_exec_cb(
+			    insn, on_tlb_flush, QEMU_PLUGIN_CB_R_REGS, keep_info(&in, insn));
 			break;
 		default:
 			if (len == sizeof(marker) && !memcmp(bytes, marker, sizeof(marker)))
@@ -594,6 +620,8 @@ static void on_vcpu_init(qemu_plugin_id_t id, unsigned cpu)
 			reg_fs_base = d->handle;
 		else if (!strcmp(d->name, "gs_base"))
 			reg_gs_base = d->handle;
+		else if (!strcmp(d->name, "cr3"))
+			reg_cr3 = d->handle;
 	}
 	reg_rdi = gpr[7];
 	reg_rsi = gpr[6];

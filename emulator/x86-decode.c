@@ -186,8 +186,10 @@ static void decode_modrm(struct cursor *c, bool mode64, bool addr32, unsigned re
 
 	*reg = (modrm >> 3) & 7;
 	in->has_mem = mod != 3;
-	if (!in->has_mem)
+	if (!in->has_mem) {
+		in->rm_reg = (int8_t)(rm | rex_b << 3);
 		return;
+	}
 	in->mem.scale = 1;
 	in->mem.index = X86_REG_NONE;
 	in->mem.base = (int)(rm | rex_b << 3);
@@ -226,6 +228,7 @@ bool x86_decode(const uint8_t *bytes, size_t len, bool mode64, struct x86_insn *
 
 	memset(out, 0, sizeof(*out));
 	out->mem.base = out->mem.index = X86_REG_NONE;
+	out->rm_reg = -1;
 
 	/* Legacy prefixes, any order; the last of 66/F2/F3 is the mandatory one
 	 * (F2/F3 win over 66 for SSE opcodes). */
@@ -305,6 +308,7 @@ bool x86_decode(const uint8_t *bytes, size_t len, bool mode64, struct x86_insn *
 	out->mem.seg = seg;
 	out->length = (unsigned)c.pos;
 
+	out->modrm_reg = reg;
 	out->stack_only = stack_only(out, reg);
 	for (size_t i = 0; i < sizeof(op_table) / sizeof(op_table[0]); i++) {
 		const struct op_row *r = &op_table[i];

@@ -56,6 +56,8 @@ struct x86_insn {
 	uint8_t map;    /* 1 = one-byte, 2 = 0F, 3 = 0F38, 4 = 0F3A */
 	bool vex;
 	bool lock;
+	uint8_t modrm_reg; /* ModRM.reg (0..7), e.g. the CR number of MOV to CRn */
+	int8_t rm_reg;     /* ModRM.rm as a register (with REX.B) when mod == 3, else -1 */
 	/* Every memory access is to the stack: implicit (PUSH, POP, CALL,
 	 * RET, ENTER, LEAVE, IRET) or addressed through RSP. */
 	bool stack_only;

@@ -73,8 +73,13 @@ until [ -e /sys/bus/nd/devices/region0 ]; do
 	sleep 0.1
 done
 
-# The raw namespace only gives a non-DAX block device: make it fsdax.
-if ! ndctl create-namespace -f -e namespace0.0 -m fsdax --map=mem >/tmp/ndctl.out 2>&1; then
+# The raw namespace only gives a non-DAX block device: make it fsdax. A kept
+# image (daxlab.keep=1, run.sh --image) is fsdax already: leave it alone.
+KEEP=$(cmdarg keep)
+if [ "$KEEP" = 1 ] && ndctl list -N 2>/dev/null | grep -q '"mode":"fsdax"'; then
+	ndctl list -N >/tmp/ndctl.out 2>&1
+	say "kept image: namespace already fsdax"
+elif ! ndctl create-namespace -f -e namespace0.0 -m fsdax --map=mem >/tmp/ndctl.out 2>&1; then
 	cat /tmp/ndctl.out >/dev/console
 	die "ndctl create-namespace failed"
 fi
@@ -121,10 +126,16 @@ trace_off() { # NAME
 # mkfs and mount one filesystem; prints the reason on failure.
 mount_fs() { # FS
 	umount /mnt/dax 2>/dev/null
+	# A kept image with this filesystem on it is mounted as it is.
+	if [ "$KEEP" = 1 ] && [ "$(blkid -s TYPE -o value /dev/pmem0 2>/dev/null)" = "$1" ]; then
+		mkfs_skip=1
+	else
+		mkfs_skip=0
+	fi
 	case "$1" in
 	ext4 | ext2)
 		modprobe -q ext4 2>/dev/null
-		/sbin/mke2fs -q -F -t "$1" -b 4096 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
+				[ $mkfs_skip = 1 ] || /sbin/mke2fs -q -F -t "$1" -b 4096 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
 			echo "mke2fs failed: $(head -n1 /tmp/mkfs.out)"
 			return 1
 		}
@@ -133,7 +144,7 @@ mount_fs() { # FS
 		;;
 	xfs)
 		modprobe -q xfs 2>/dev/null
-		/sbin/mkfs.xfs -q -f -m reflink=0 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
+				[ $mkfs_skip = 1 ] || /sbin/mkfs.xfs -q -f -m reflink=0 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
 			cat /tmp/mkfs.out >/dev/console
 			echo "mkfs.xfs failed: $(head -n1 /tmp/mkfs.out)"
 			return 1
@@ -188,7 +199,14 @@ for fs in $FS_LIST; do
 		dax_on=$(dax-probe /mnt/dax/.daxlab-probe 2>/tmp/probe.err | sed 's/dax=//')
 		rm -f /mnt/dax/.daxlab-probe
 		[ -n "$dax_on" ] || dax_on=0
-		say "[$fs] mounted: $(grep ' /mnt/dax ' /proc/mounts | cut -d' ' -f4), STATX_ATTR_DAX=$dax_on"
+				say "[$fs] mounted: $(grep ' /mnt/dax ' /proc/mounts | cut -d' ' -f4), STATX_ATTR_DAX=$dax_on"
+		if [ "$KEEP" = 1 ]; then
+			# The image's own memory: how many boots have mounted it.
+			boots=$(($(cat /mnt/dax/.daxlab-boots 2>/dev/null || echo 0) + 1))
+			echo "$boots" >/mnt/dax/.daxlab-boots
+			sync
+			echo "# daxlab-image: fs=$fs boots=$boots" >&3
+		fi
 		if [ "$DAX" = 1 ] && [ "$dax_on" != 1 ]; then
 			fs_status=1
 			fs_reason="mounted with DAX requested but statx shows no STATX_ATTR_DAX"

@@ -64,7 +64,7 @@ moddir=$kdir/lib/modules/$kver
 # Modules the agent loads, and what they pull in.
 MODULES="crc32c_generic libnvdimm nfit nd_pmem nd_btt dax_pmem ext4 xfs brd"
 # Host programs copied with their shared libraries.
-PROGRAMS="/bin/kmod /usr/bin/ndctl /sbin/mke2fs /sbin/mkfs.xfs /usr/sbin/xfs_io /sbin/e2fsck /usr/sbin/xfs_repair"
+PROGRAMS="/bin/kmod /usr/bin/ndctl /sbin/mke2fs /sbin/mkfs.xfs /usr/sbin/xfs_io /sbin/e2fsck /usr/sbin/xfs_repair /sbin/blkid"
 
 # The input hash: this script, the agent, the guest binaries, the kernel
 # release and the versions of the host packages we copy from.
@@ -92,7 +92,7 @@ mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,mnt/dax,li
 cp /bin/busybox "$stage/bin/busybox"
 for applet in $("$stage/bin/busybox" --list); do
 	case "$applet" in
-	busybox | mke2fs | mkfs.ext2 | mkfs.ext3 | mkfs.ext4 | e2fsck | fsck* | modprobe | insmod | rmmod | lsmod | depmod | modinfo) continue ;;
+	busybox | blkid | mke2fs | mkfs.ext2 | mkfs.ext3 | mkfs.ext4 | e2fsck | fsck* | modprobe | insmod | rmmod | lsmod | depmod | modinfo) continue ;;
 	esac
 	[ -e "$stage/bin/$applet" ] || ln -s busybox "$stage/bin/$applet"
 done

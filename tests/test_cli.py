@@ -53,6 +53,13 @@ def test_list_shows_every_scenario_with_a_description():
         (["--pmem-size", "lots"], "--pmem-size must look like"),
         (["--bogus"], "unknown option: --bogus"),
         (["--scenario"], "--scenario needs a value"),
+        (["--persist", "battery"], "unknown --persist mode: battery"),
+        (["--plugin", "maybe"], "unknown --plugin mode: maybe"),
+        (["--crash-check", "persist-litmus", "--plugin", "counters"], "--crash-check needs --plugin persist"),
+        (["--crash-check", "no-such-thing"], "no such scenario: no-such-thing"),
+        (["--guest-write-cache", "2"], "--guest-write-cache must be 0 or 1"),
+        (["--crash-samples", "many"], "--crash-samples must be a number"),
+        (["--image", "/tmp/x.img", "--fs", "ext4,xfs"], "--image keeps one filesystem"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message):
@@ -78,3 +85,12 @@ def test_results_dir_without_write_permission(tmp_path):
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1, p.stderr
     assert "not writable" in p.stderr
+
+
+def test_image_of_the_wrong_size_is_refused(tmp_path):
+    img = tmp_path / "small.img"
+    img.write_bytes(b"\0" * 4096)
+    p = run_sh("--image", str(img))
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1, p.stderr
+    assert "is 4096 bytes, not --pmem-size 512M" in p.stderr

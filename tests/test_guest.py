@@ -83,3 +83,17 @@ def test_call_trace_in_dmesg_fails_a_passing_scenario_and_runs_do_not_clobber(tm
     assert rb.scenario("dax-basics", "ext4")["status"] == "pass"
     assert ra.dir != rb.dir
     assert pathlib.Path(ra.dir, "pmem0.img") != pathlib.Path(rb.dir, "pmem0.img")
+
+
+def test_image_keeps_what_the_guest_wrote(daxlab, tmp_path):
+    # A kept NV-DIMM image: the second boot finds the namespace, the
+    # filesystem and the file the first boot wrote (a boot counter).
+    img = tmp_path / "dimm.img"
+    first = daxlab("--image", str(img), "--fs", "xfs")
+    assert first.rc == 0, first
+    assert first.summary["image"] == str(img) and first.summary["image_boots"] == 1
+    second = daxlab("--image", str(img), "--fs", "xfs")
+    assert second.rc == 0, second
+    assert second.summary["image_boots"] == 2
+    assert "kept image: namespace already fsdax" in (second.dir / "console.log").read_text()
+    assert second.scenario("dax-basics", "xfs")["status"] == "pass"

@@ -87,6 +87,21 @@ long daxenv_pattern_check(const unsigned char *buf, size_t len, unsigned seed, s
 	return -1;
 }
 
+bool daxenv_sysrq(char key)
+{
+	FILE *f = fopen("/proc/sys/kernel/sysrq", "w");
+
+	if (f) {
+		fputs("1\n", f);
+		fclose(f);
+	}
+	f = fopen("/proc/sysrq-trigger", "w");
+	if (!f)
+		return false;
+	fputc(key, f);
+	return fclose(f) == 0;
+}
+
 const char *daxenv_workdir(void)
 {
 	const char *d = getenv("DAXLAB_DIR");

@@ -22,6 +22,8 @@ long daxenv_trace_count(const char *event);
 void daxenv_pattern(unsigned char *buf, size_t len, unsigned seed, size_t off);
 /* Offset of the first byte where @buf differs from the pattern, or -1. */
 long daxenv_pattern_check(const unsigned char *buf, size_t len, unsigned seed, size_t off);
+/* Enable sysrq and send @key to /proc/sysrq-trigger; false if impossible. */
+bool daxenv_sysrq(char key);
 /* Working directory given by the agent ($DAXLAB_DIR), or "." */
 const char *daxenv_workdir(void);
 
