@@ -31,17 +31,23 @@ PYTEST := /usr/bin/python3 -m pytest
 
 PLUGIN := $(BUILD)/emulator/libdaxlab-pmem.so
 CRASH_TOOL := $(BUILD)/emulator/daxlab-crash
+TRACE_TOOL := $(BUILD)/emulator/daxlab-trace
 PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/x86-decode.c
 
 .PHONY: all guest plugin test unit lint format pytest clean
 all: guest plugin
 guest: $(SCENARIO_BIN) $(TOOLS_BIN)
-plugin: $(PLUGIN) $(CRASH_TOOL)
+plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL)
 
 # Host tools are built with the sanitizers on: they run in the tests.
 $(CRASH_TOOL): emulator/daxlab-crash.c emulator/persist.h
 	@mkdir -p $(@D)
+		$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $<
+
+$(TRACE_TOOL): emulator/daxlab-trace.c emulator/pmem-trace.h
+	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $<
+
 
 # The QEMU plugin, against the plugin header of the installed QEMU (taken
 # from Debian's QEMU source tarball into the cache).

@@ -28,6 +28,11 @@ NV-DIMM model (the daxlab-pmem QEMU plugin)
                        used by the plugin's model
     --plugin MODE        persist (default: counters + persistence model),
                        counters (no model), or off (plain QEMU)
+    --trace [FILTER]     write results/<run>/pmem-trace.bin (read it with
+                       .cache/build/emulator/daxlab-trace); FILTER is a comma
+                       list of types=T+T (load store nt flush fence locked
+                       marker; default store+nt+flush+fence+marker),
+                       range=A-B (NV-DIMM offsets), windows (marked windows only)
   --crash-check SCENARIO
                        run SCENARIO and check every crash state at its
                        checkpoints against what it declares (durable-only +
@@ -121,6 +126,8 @@ persist=adr
 plugin=persist
 crash_check=""
 image=""
+trace=""
+trace_filter=""
 crash_samples=8
 seed=1
 write_cache=""
@@ -181,10 +188,17 @@ while [ $# -gt 0 ]; do
 		write_cache=$2
 		shift
 		;;
-	--image)
+		--image)
 		need_arg "$@"
 		image=$2
 		shift
+		;;
+	--trace)
+		trace=on
+		if [ $# -ge 2 ] && [ "${2#-}" = "$2" ]; then
+			trace_filter=$2
+			shift
+		fi
 		;;
 	--kernel)
 		need_arg "$@"
@@ -272,6 +286,25 @@ persist | counters | off) ;;
 *) die "unknown --plugin mode: $plugin (choose persist, counters or off)" ;;
 esac
 is_pos() { is_uint "$1" && [ "$1" -ge 1 ]; }
+# --trace FILTER -> the plugin's trace_* options.
+trace_opts=""
+if [ -n "$trace" ]; then
+	[ "$plugin" != off ] || die "--trace needs the plugin (not --plugin off)"
+	trace_opts="trace=on"
+	IFS=, read -r -a tparts <<<"${trace_filter:-}"
+	for t in ${tparts[@]+"${tparts[@]}"}; do
+		case "$t" in
+		types=*) [[ "${t#types=}" =~ ^(load|store|nt|flush|fence|locked|marker)(\+(load|store|nt|flush|fence|locked|marker))*$ ]] ||
+			die "--trace: unknown event type in '$t' (load store nt flush fence locked marker, joined by +)"
+			trace_opts="$trace_opts,trace_types=${t#types=}" ;;
+		range=*) [[ "${t#range=}" =~ ^[0-9a-fA-Fx]+[KMG]?-[0-9a-fA-Fx]+[KMG]?$ ]] ||
+			die "--trace: range must look like 0x1000-0x200000, not '${t#range=}'"
+			trace_opts="$trace_opts,trace_range=${t#range=}" ;;
+		windows) trace_opts="$trace_opts,trace_windows=on" ;;
+		*) die "--trace: unknown filter '$t' (types=, range=, windows)" ;;
+		esac
+	done
+fi
 crash_check_name=""
 if [ -n "$crash_check" ]; then
 	f=$(scenario_file "$crash_check")
@@ -421,6 +454,7 @@ if [ "$plugin" != off ]; then
 	popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=off"
 	[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$pmem_file"
 		# DAXLAB_PLUGIN_OPTS adds plugin options (e.g. verify=on, a self-check).
+		[ -n "$trace_opts" ] && popts="$popts,$trace_opts"
 	[ -n "${DAXLAB_PLUGIN_OPTS:-}" ] && popts="$popts,$DAXLAB_PLUGIN_OPTS"
 	qemu+=(-plugin "$CACHE/build/emulator/libdaxlab-pmem.so,$popts" -d plugin -D "$run/plugin.log")
 fi
@@ -659,7 +693,8 @@ cat >"$run/summary.json" <<JSON
   "guest_dax_write_cache": $(json_str "$(guest_fact write_cache)"),
   "plugin": $(json_str "$plugin"),
   "pmem_window": {"base": $(json_str "$pmem_base"), "size": $pmem_bytes, "guest_iomem": $(json_str "$iomem")},
-  "pmem_stats": $(json_str "$([ -f "$run/pmem-stats.json" ] && echo pmem-stats.json)"),
+    "pmem_stats": $(json_str "$([ -f "$run/pmem-stats.json" ] && echo pmem-stats.json)"),
+  "pmem_trace": $(json_str "$([ -f "$run/pmem-trace.bin" ] && echo pmem-trace.bin)"),
   "cpus": $cpus,
     "pmem_size": $(json_str "$pmem_size"),
   "image": $(json_str "$image"),

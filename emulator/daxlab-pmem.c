@@ -20,6 +20,11 @@
  *   out=DIR         where the report and the log go (required)
  *   persist=MODE    adr (default), eadr, or off (counters only)
  *   image=PATH      the NV-DIMM backing file (required unless persist=off)
+ *   trace=on|off    write OUT/pmem-trace.bin (see pmem-trace.h), filtered by
+ *   trace_types=T+T load, store, nt, flush, fence, locked, marker (default:
+ *                   store+nt+flush+fence+marker)
+ *   trace_range=A-B only events at NV-DIMM offsets [A, B) (fences pass)
+ *   trace_windows=on|off  only events that count in a marked window
  *   verify=on|off   a self-check (default off): translate direct-map
  *                   accesses the slow way too and count disagreements, and
  *                   watch stack-only instructions, counting any that touch
@@ -40,6 +45,7 @@
 
 #include "daxlab-marker.h"
 #include "persist.h"
+#include "pmem-trace.h"
 #include "x86-decode.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
@@ -155,6 +161,20 @@ static const uint8_t *live;
 static struct vcpu *vcpus;
 static unsigned max_vcpus;
 
+/*
+ * The trace (trace=on): events that pass the filter, appended under a lock
+ * to one buffered file. icount comes from an inline per-vCPU counter added
+ * at each block's start, so tracing costs nothing on other accesses.
+ */
+static bool trace_on, trace_windows;
+static unsigned trace_types =
+    TR_GROUP_STORE | TR_GROUP_NT | TR_GROUP_FLUSH | TR_GROUP_FENCE | TR_GROUP_MARKER;
+static uint64_t trace_lo, trace_hi = UINT64_MAX;
+static FILE *trace_file;
+static GMutex trace_lock;
+static struct qemu_plugin_scoreboard *icount_sb;
+static qemu_plugin_u64 icount;
+
 static GMutex lock; /* windows, checkpoints, insn_infos, direct-map learning */
 static GPtrArray *insn_infos;
 static GArray *windows;     /* struct window */
@@ -197,6 +217,28 @@ static inline bool in_window(const struct vcpu *v, unsigned cpu, bool user)
 {
 	return user && __atomic_load_n(&window_open, __ATOMIC_ACQUIRE) && cpu == window_cpu &&
 	       v->cr3 == window_cr3;
+}
+
+/* Append one event if it passes the filter. @off is an NV-DIMM offset. */
+static void trace(unsigned cpu, enum pmem_trace_type type, uint64_t off, unsigned size, bool win)
+{
+	struct pmem_trace_rec r;
+
+	if (!trace_on || !(trace_types & (1u << type)) || (trace_windows && !win))
+		return;
+	if (off != PMEM_TRACE_NO_ADDR && type < TR_WINDOW_BEGIN &&
+	    (off < trace_lo || off >= trace_hi))
+		return;
+	r.icount = qemu_plugin_u64_get(icount, cpu);
+	r.off = off;
+	r.size = (uint16_t)size;
+	r.type = (uint8_t)type;
+	r.cpu = (uint8_t)cpu;
+	r.window = win ? (uint32_t)window_id : 0;
+	g_mutex_lock(&trace_lock);
+	if (trace_file)
+		fwrite(&r, sizeof(r), 1, trace_file);
+	g_mutex_unlock(&trace_lock);
 }
 
 static void count(struct vcpu *v, enum counter c, uint64_t n, bool in_window)
@@ -310,14 +352,17 @@ static __attribute__((noinline)) void on_mem_slow(unsigned cpu, qemu_plugin_memi
 	if (!qemu_plugin_mem_is_store(info)) {
 		count(v, CTR_LOAD, 1, win);
 		count(v, CTR_BYTES_READ, len, win);
+		trace(cpu, TR_LOAD, pa - pmem_base, len, win);
 	} else if (flags & F_NT) {
 		count(v, CTR_NT_STORE, 1, win);
 		count(v, CTR_NT_BYTES, len, win);
+		trace(cpu, TR_NT_STORE, pa - pmem_base, len, win);
 		if (model)
 			persist_nt_store(model, cpu, pa - pmem_base, len);
 	} else {
 		count(v, CTR_STORE, 1, win);
 		count(v, CTR_BYTES_WRITTEN, len, win);
+		trace(cpu, TR_STORE, pa - pmem_base, len, win);
 		if (model)
 			persist_store(model, pa - pmem_base, len);
 	}
@@ -416,6 +461,11 @@ static void on_flush(unsigned cpu, void *udata)
 		break;
 	}
 	count(v, c, 1, win);
+	trace(cpu,
+	      c == CTR_CLFLUSH      ? TR_CLFLUSH
+	      : c == CTR_CLFLUSHOPT ? TR_CLFLUSHOPT
+	                            : TR_CLWB,
+	      (pa - pmem_base) & ~63ull, 64, win);
 	if (model && persist_flush(model, cpu, kind, pa - pmem_base))
 		count(v, CTR_REDUNDANT_FLUSH, 1, win);
 }
@@ -430,23 +480,28 @@ static void on_fence(unsigned cpu, void *udata)
 	switch (cls) {
 	case X86_SFENCE:
 		count(v, CTR_SFENCE, 1, win);
+		trace(cpu, TR_SFENCE, PMEM_TRACE_NO_ADDR, 0, win);
 		break;
 	case X86_MFENCE:
 		count(v, CTR_MFENCE, 1, win);
+		trace(cpu, TR_MFENCE, PMEM_TRACE_NO_ADDR, 0, win);
 		break;
 	case X86_LFENCE:
 		count(v, CTR_LFENCE, 1, win);
 		return; /* orders loads only */
 	case X86_XCHG_MEM:
 		count(v, CTR_XCHG, 1, win);
+		trace(cpu, TR_LOCKED, PMEM_TRACE_NO_ADDR, 0, win);
 		break;
 	case X86_WBINVD:
 		count(v, CTR_WBINVD, 1, win);
+		trace(cpu, TR_WBINVD, PMEM_TRACE_NO_ADDR, 0, win);
 		if (model)
 			persist_wbinvd(model, cpu);
 		return;
 	default:
 		count(v, CTR_LOCKED_RMW, 1, win);
+		trace(cpu, TR_LOCKED, PMEM_TRACE_NO_ADDR, 0, win);
 		break;
 	}
 	if (model)
@@ -509,13 +564,16 @@ static void on_marker(unsigned cpu, void *udata)
 	switch (cmd) {
 	case DAXLAB_MARK_WINDOW_BEGIN:
 		window_begin(cpu, arg);
+		trace(cpu, TR_WINDOW_BEGIN, arg, 0, true);
 		break;
 	case DAXLAB_MARK_WINDOW_END:
+		trace(cpu, TR_WINDOW_END, arg, 0, true);
 		window_end(arg);
 		break;
 	case DAXLAB_MARK_CHECKPOINT: {
 		struct persist_checkpoint cp = {.id = arg};
 
+		trace(cpu, TR_CHECKPOINT, arg, 0, in_window(v, cpu, true));
 		if (model)
 			persist_checkpoint(model, arg, &cp);
 		g_mutex_lock(&lock);
@@ -547,6 +605,9 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	size_t n = qemu_plugin_tb_n_insns(tb);
 
 	(void)id;
+	if (trace_on)
+		qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_ADD_U64,
+		                                                  icount, n);
 	for (size_t i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
 		uint8_t bytes[16];
@@ -671,6 +732,11 @@ static void on_exit_report(qemu_plugin_id_t id, void *p)
 		for (int c = 0; c < NCTR; c++)
 			total[c] += v->ctr[c];
 	}
+	g_mutex_lock(&trace_lock);
+	if (trace_file && fclose(trace_file) != 0)
+		fprintf(stderr, "daxlab-pmem: writing the trace failed: %s\n", strerror(errno));
+	trace_file = NULL;
+	g_mutex_unlock(&trace_lock);
 	if (log_file && fclose(log_file) != 0 && model)
 		fprintf(stderr, "daxlab-pmem: writing the persistence log failed: %s\n",
 		        strerror(errno));
@@ -757,6 +823,33 @@ static bool parse_size(const char *s, uint64_t *out)
 	return *end == '\0';
 }
 
+static bool parse_trace_types(const char *list)
+{
+	static const struct {
+		const char *name;
+		unsigned bits;
+	} groups[] = {{"load", TR_GROUP_LOAD},    {"store", TR_GROUP_STORE},
+	              {"nt", TR_GROUP_NT},        {"flush", TR_GROUP_FLUSH},
+	              {"fence", TR_GROUP_FENCE},  {"locked", TR_GROUP_LOCKED},
+	              {"marker", TR_GROUP_MARKER}};
+	g_auto(GStrv) names = g_strsplit(list, "+", -1);
+
+	trace_types = 0;
+	for (int i = 0; names[i]; i++) {
+		bool found = false;
+
+		for (size_t g = 0; g < G_N_ELEMENTS(groups); g++) {
+			if (!strcmp(names[i], groups[g].name)) {
+				trace_types |= groups[g].bits;
+				found = true;
+			}
+		}
+		if (!found)
+			return false;
+	}
+	return trace_types != 0;
+}
+
 static int parse_options(int argc, char **argv)
 {
 	for (int i = 0; i < argc; i++) {
@@ -779,6 +872,17 @@ static int parse_options(int argc, char **argv)
 				persist_mode = PERSIST_EADR;
 			else
 				ok = !persist_on;
+		} else if (ok && !strcmp(kv[0], "trace")) {
+			ok = qemu_plugin_bool_parse(kv[0], kv[1], &trace_on);
+		} else if (ok && !strcmp(kv[0], "trace_windows")) {
+			ok = qemu_plugin_bool_parse(kv[0], kv[1], &trace_windows);
+		} else if (ok && !strcmp(kv[0], "trace_types")) {
+			ok = parse_trace_types(kv[1]);
+		} else if (ok && !strcmp(kv[0], "trace_range")) {
+			g_auto(GStrv) r = g_strsplit(kv[1], "-", 2);
+
+			ok = r[0] && r[1] && parse_size(r[0], &trace_lo) &&
+			     parse_size(r[1], &trace_hi) && trace_lo < trace_hi;
 		} else if (ok && !strcmp(kv[0], "verify")) {
 			ok = qemu_plugin_bool_parse(kv[0], kv[1], &verify);
 		} else {
@@ -888,6 +992,26 @@ static int start_model(void)
 	return 0;
 }
 
+static int start_trace(void)
+{
+	g_autofree char *path = g_build_filename(out_dir, "pmem-trace.bin", NULL);
+	uint64_t hdr[3];
+
+	trace_file = fopen(path, "w");
+	if (!trace_file) {
+		fprintf(stderr, "daxlab-pmem: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	setvbuf(trace_file, NULL, _IOFBF, 1 << 20);
+	memcpy(&hdr[0], PMEM_TRACE_MAGIC, 8);
+	hdr[1] = pmem_base;
+	hdr[2] = pmem_size;
+	fwrite(hdr, sizeof(hdr), 1, trace_file);
+	icount_sb = qemu_plugin_scoreboard_new(sizeof(uint64_t));
+	icount = qemu_plugin_scoreboard_u64(icount_sb);
+	return 0;
+}
+
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
                                            char **argv)
 {
@@ -917,6 +1041,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 	checkpoints = g_array_new(false, true, sizeof(struct persist_checkpoint));
 	vcpus = g_new0(struct vcpu, max_vcpus ? max_vcpus : 1);
 	if (persist_on && start_model() != 0)
+		return -1;
+	if (trace_on && start_trace() != 0)
 		return -1;
 	qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
 	qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);

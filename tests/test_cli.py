@@ -60,6 +60,10 @@ def test_list_shows_every_scenario_with_a_description():
         (["--guest-write-cache", "2"], "--guest-write-cache must be 0 or 1"),
         (["--crash-samples", "many"], "--crash-samples must be a number"),
         (["--image", "/tmp/x.img", "--fs", "ext4,xfs"], "--image keeps one filesystem"),
+        (["--trace", "types=stores"], "--trace: unknown event type in 'types=stores'"),
+        (["--trace", "range=lots"], "--trace: range must look like 0x1000-0x200000"),
+        (["--trace", "colour=red"], "--trace: unknown filter 'colour=red'"),
+        (["--trace", "--plugin", "off"], "--trace needs the plugin"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message):

@@ -102,6 +102,28 @@ def test_fast_paths_agree_with_qemu_translation(daxlab):
     assert c["clwb"] > 0 and c["flush_unresolved"] == 0, c
 
 
+def test_trace_of_a_window_has_exactly_the_litmus_events(daxlab):
+    run = daxlab("--scenario", "flush-litmus", "--trace", "windows,types=store+nt+flush+fence+marker")
+    assert run.rc == 0, run
+    assert run.summary["pmem_trace"] == "pmem-trace.bin"
+    tool = TOP / ".cache" / "build" / "emulator" / "daxlab-trace"
+    trace = str(run.dir / "pmem-trace.bin")
+    summary = subprocess.run([str(tool), "--summary", trace], capture_output=True, text=True,
+                             check=True, timeout=60).stdout
+    counts = dict(l.split() for l in summary.splitlines() if l.startswith("  ") and "cpu" not in l)
+    assert counts == {"store": "96", "nt-store": "48", "clflush": "30", "clflushopt": "20",
+                      "clwb": "10", "sfence": "7", "mfence": "5", "window-begin": "1",
+                      "window-end": "1"}, summary
+    csv = subprocess.run([str(tool), "--csv", "--type", "clwb", trace], capture_output=True,
+                         text=True, check=True, timeout=60).stdout.splitlines()
+    assert csv[0] == "cpu,icount,type,offset,size,window"
+    rows = [r.split(",") for r in csv[1:]]
+    assert len(rows) == 10 and all(r[2] == "clwb" and r[4] == "64" and r[5] == "1001" for r in rows)
+    # the instruction counts of one vCPU only grow
+    icounts = [int(r[1]) for r in rows]
+    assert icounts == sorted(icounts)
+
+
 def test_bad_plugin_option_stops_qemu_with_a_clear_message():
     plugin = TOP / ".cache" / "build" / "emulator" / "libdaxlab-pmem.so"
     assert plugin.exists(), "make plugin first (make test does)"
