@@ -515,9 +515,9 @@ static void on_tlb_flush(unsigned cpu, void *udata)
 
 	v->gen++;
 	v->ctr[CTR_TLB_INVALIDATE]++;
-	/* MOV to CR3 (0F 22 /3): runs before the instruction, so the new
-	 * address space is in its source register. */
-	if (ii->in.map == 2 && ii->in.opcode == 0x22 && ii->in.modrm_reg == 3 && ii->in.rm_reg >= 0)
+	/* MOV to CR3 (0F 22 /3, registered with its info): runs before the
+	 * instruction, so the new address space is in its source register. */
+	if (ii && ii->in.rm_reg >= 0)
 		v->cr3 = read_reg(gpr[ii->in.rm_reg]) & CR3_MASK;
 }
 
@@ -647,8 +647,14 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 			    (void *)(flags | (uintptr_t)in.cls << 8));
 			break;
 		case X86_TLB_FLUSH:
-			qemu_plugin_register_vcpu_insn_exec_cb(
-			    insn, on_tlb_flush, QEMU_PLUGIN_CB_R_REGS, keep_info(&in, insn));
+			/* Only MOV to CR3 needs the registers (its source). */
+			if (in.map == 2 && in.opcode == 0x22 && in.modrm_reg == 3)
+				qemu_plugin_register_vcpu_insn_exec_cb(insn, on_tlb_flush,
+				                                       QEMU_PLUGIN_CB_R_REGS,
+				                                       keep_info(&in, insn));
+			else
+				qemu_plugin_register_vcpu_insn_exec_cb(
+				    insn, on_tlb_flush, QEMU_PLUGIN_CB_NO_REGS, NULL);
 			break;
 		default:
 			if (len == sizeof(marker) && !memcmp(bytes, marker, sizeof(marker)))
