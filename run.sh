@@ -560,9 +560,86 @@ subtest() { # NAME FS
 data_res=$(sed -n 's/.* resource=\(0x[0-9a-f]*\).*/\1/p' "$run/pmem-data.txt" 2>/dev/null | head -n1)
 data_off=$((${data_res:-$pmem_base} - pmem_base))
 
+# Filesystem-level crash states: materialise each (checkpoint, sample) as an
+# NV-DIMM image, boot recovery guests with up to 8 of them attached, and let
+# the agent mount each (journal/log replay), run "SCENARIO --recover" and
+# fsck. Writes crash/NAME-FS.txt like daxlab-crash check does.
+RECOVER_BATCH=8
+recover_check() { # NAME FS BIN EXPECTFILE OUT
+	local name=$1 fs=$2 bin=$3 expect=$4 out=$5 states=() cp k i t0 batch=0 fails=0 checked=0
+	local sdir=$run/crash/states
+	mkdir -p "$sdir"
+	t0=$(date +%s.%N)
+	while read -r cp _; do
+		for k in $(seq 0 "$crash_samples"); do states+=("$cp:$k"); done
+	done <"$expect"
+	: >"$out"
+	for ((i = 0; i < ${#states[@]}; i += RECOVER_BATCH)); do
+		local group=("${states[@]:i:RECOVER_BATCH}") args=() s j=0 img
+		batch=$((batch + 1))
+		for s in "${group[@]}"; do
+			img=$sdir/cp${s%:*}-s${s#*:}.img
+			rm -f "$img"
+			"$CACHE/build/emulator/daxlab-crash" image "$run/pmem-log.bin" --checkpoint "${s%:*}" \
+				--sample "${s#*:}" --seed "$seed" ${crash_base[@]+"${crash_base[@]}"} -o "$img" >>"$out" 2>&1 ||
+				echo "FAIL checkpoint=${s%:*} sample=${s#*:}: cannot make its image" >>"$out"
+			args+=(-object "memory-backend-file,id=r$j,share=on,mem-path=$img,size=$pmem_size"
+				-device "nvdimm,id=rn$j,memdev=r$j")
+			j=$((j + 1))
+		done
+		# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
+		timeout --kill-after=10 300 qemu-system-x86_64 -machine pc,nvdimm=on -accel tcg -cpu "$cpu_model" \
+			-smp "$cpus" -m "$mem,slots=$((j + 1)),maxmem=$(($(to_mib "$mem") + j * $(to_mib "$pmem_size") + 1024))M" \
+			"${args[@]}" -kernel "$kdir/vmlinuz" -initrd "$initrd" \
+			-append "console=ttyS0 panic=-1 loglevel=5 daxlab.mode=recover daxlab.recover=$bin daxlab.fs=$fs daxlab.disks=$j" \
+			-display none -monitor none -no-reboot \
+			-chardev "file,id=con,path=$run/crash/recover-$name-$fs-$batch.console" -serial chardev:con \
+			-chardev "file,id=tap,path=$run/crash/recover-$name-$fs-$batch.tap" -serial chardev:tap \
+			-serial null >/dev/null 2>&1 || true
+		j=0
+		for s in "${group[@]}"; do
+			local base res line ver mounted fsck allowed
+						# The agent names each image by its data start (fsdax device).
+			base=$((pmem_base + j * pmem_bytes + data_off))
+			res=$(printf '0x%x' "$base")
+			line=$(grep -m1 "^# daxlab-recover: resource=$res " "$run/crash/recover-$name-$fs-$batch.tap" 2>/dev/null || true)
+			allowed=$(awk -v c="${s%:*}" '$1 == c {print $2}' "$expect")
+			checked=$((checked + 1))
+			if [ -z "$line" ]; then
+				echo "FAIL checkpoint=${s%:*} sample=${s#*:}: the recovery guest did not report this image (see crash/recover-$name-$fs-$batch.console)" >>"$out"
+				fails=$((fails + 1))
+			else
+				mounted=$(sed -E 's/.* mount=([^ ]*).*/\1/' <<<"$line")
+				ver=$(sed -E 's/.* version=([^ ]*).*/\1/' <<<"$line")
+				fsck=$(sed -E 's/.* fsck=([^ ]*).*/\1/' <<<"$line")
+				if [ "$mounted" != ok ] || [ "$fsck" != 0 ] || [[ ",$allowed," != *",$ver,"* ]]; then
+					echo "FAIL checkpoint=${s%:*} sample=${s#*:}: mount $mounted, fsck exit $fsck, data is version $ver, expected version $allowed (image kept: crash/states/cp${s%:*}-s${s#*:}.img)" >>"$out"
+					fails=$((fails + 1))
+				else
+					rm -f "$sdir/cp${s%:*}-s${s#*:}.img"
+				fi
+			fi
+			j=$((j + 1))
+		done
+	done
+	awk -v n="$checked" -v f="$fails" -v c="$(wc -l <"$expect")" -v t0="$t0" -v t1="$(date +%s.%N)" \
+		'BEGIN {s = t1 - t0; printf "checkpoints=%d states_generated=%d states_checked=%d expectations=%d failures=%d seconds=%.3f states_per_second=%.2f\n", c, n, n, c, f, s, n / s}' >>"$out"
+	[ "$fails" = 0 ]
+}
+
 crash_check_one() { # NAME FS: sets status, reason, crash_json
 	local spec=$run/crash/$1-$2.spec out=$run/crash/$1-$2.txt line dev crc=0
 	mkdir -p "$run/crash"
+	# Filesystem scenarios declare what recovery must find instead.
+	if grep -q '^# daxlab-recover-expect:' "$run/expect/$1-$2.out"* 2>/dev/null; then
+		grep -h '^# daxlab-recover-expect:' "$run/expect/$1-$2.out"* |
+			sed -E 's/.*checkpoint=([0-9]+) versions=([0-9,]+).*/\1 \2/' >"$spec"
+		local b
+		b=$(basename "$(scenario_file "$1")" .c)
+		recover_check "$1" "$2" "$b" "$spec" "$out" || crc=1
+		crash_report "$1" "$2" "$out" "$crc"
+		return
+	fi
 	grep -h '^# daxlab-crash-expect:' "$run/expect/$1-$2.out"* 2>/dev/null |
 		sed 's/^# daxlab-crash-expect: //' | while read -r line; do
 		dev=$(sed -E 's/.*devoffset=([0-9]+).*/\1/' <<<"$line")
@@ -572,11 +649,13 @@ crash_check_one() { # NAME FS: sets status, reason, crash_json
 		status=fail reason="--crash-check: the scenario declared no crash expectations"
 		return
 	fi
-		local base=()
-	[ -f "$run/pmem-base.img" ] && base=(--base "$run/pmem-base.img")
-	"$CACHE/build/emulator/daxlab-crash" check "$run/pmem-log.bin" "$spec" \
-		--samples "$crash_samples" --seed "$seed" ${base[@]+"${base[@]}"} >"$out" 2>&1 || crc=$?
-	local last
+			"$CACHE/build/emulator/daxlab-crash" check "$run/pmem-log.bin" "$spec" \
+		--samples "$crash_samples" --seed "$seed" ${crash_base[@]+"${crash_base[@]}"} >"$out" 2>&1 || crc=$?
+	crash_report "$1" "$2" "$out" "$crc"
+}
+
+crash_report() { # NAME FS OUT RC: the crash-check's summary line into status, reason, crash_json
+	local out=$3 crc=$4 last
 	last=$(tail -n1 "$out")
 	crash_get() { sed -E "s/.*\b$1=([0-9.]+).*/\1/" <<<"$last"; }
 	if [[ "$last" != checkpoints=* ]]; then
@@ -591,6 +670,8 @@ crash_check_one() { # NAME FS: sets status, reason, crash_json
 	fi
 }
 
+crash_base=()
+[ -f "$run/pmem-base.img" ] && crash_base=(--base "$run/pmem-base.img")
 passed=0 failed=0 skipped=0 timedout=0
 entries=""
 summary_lines=""

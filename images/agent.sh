@@ -66,6 +66,50 @@ if [ -d "/lib/modules/$(uname -r)" ]; then
 	done
 fi
 
+# Recovery mode (run.sh --crash-check): every NV-DIMM is a crash image that
+# already holds an fsdax namespace and a filesystem. Mount each (the
+# journal or log replays), ask the scenario what it finds, fsck, report.
+if [ "$(cmdarg mode)" = recover ]; then
+	RECOVER=$(cmdarg recover)
+	NDISKS=$(cmdarg disks)
+	FS=$(cmdarg fs)
+	tries=0
+	until [ "$(find /dev -maxdepth 1 -name 'pmem*' | wc -l)" -ge "${NDISKS:-1}" ]; do
+		tries=$((tries + 1))
+		[ $tries -gt 300 ] && break
+		sleep 0.1
+	done
+		mkdir -p /mnt/rec
+	modprobe -q ext4 2>/dev/null
+	modprobe -q xfs 2>/dev/null
+	echo "TAP version 13" >&3
+	for dev in /dev/pmem*; do
+		[ -b "$dev" ] || continue
+				# Which image this is: where its data starts (the fsdax device's
+		# resource), the host knows the DIMMs' order and the data offset.
+		d=$(readlink -f "/sys/block/${dev#/dev/}/device")
+		res=$(cat "$d/resource" 2>/dev/null || echo unknown)
+		version=- fsck=- mounted=fail
+		if mount -t "$FS" "$dev" /mnt/rec 2>/tmp/mount.err; then
+			mounted=ok
+			version=$(DAXLAB_DIR=/mnt/rec/${RECOVER#[0-9][0-9][0-9]-} timeout -s KILL 60 \
+				"/scenarios/$RECOVER" --recover 2>/dev/console |
+				sed -n 's/^# daxlab-recovered: version=//p')
+			umount /mnt/rec
+			case "$FS" in
+			xfs) xfs_repair -n "$dev" >/tmp/fsck.out 2>&1 ;;
+			*) /sbin/e2fsck -fn "$dev" >/tmp/fsck.out 2>&1 ;;
+			esac
+			fsck=$?
+		fi
+		echo "# daxlab-recover: resource=$res mount=$mounted version=${version:--} fsck=$fsck" >&3
+		say "recover $dev ($res): mount $mounted, version ${version:--}, fsck $fsck"
+	done
+	echo "# daxlab-done" >&3
+	poweroff -f
+	sleep 60
+fi
+
 tries=0
 until [ -e /sys/bus/nd/devices/region0 ]; do
 	tries=$((tries + 1))

@@ -73,6 +73,21 @@ def test_persist_litmus_crash_check_adr_and_eadr(daxlab, tmp_path):
     assert eadr.scenario("persist-litmus", "ext4")["crash_check"]["failures"] == 0
 
 
+def test_rename_atomic_recovers_old_or_new_in_every_crash_state(daxlab):
+    # Filesystem-level crash states: recovery guests mount each image
+    # (journal replay), the scenario names the version of "data", fsck runs.
+    run = daxlab("--crash-check", "rename-atomic", "--crash-samples", "1")
+    assert run.rc == 0, run
+    cc = run.scenario("rename-atomic", "ext4")["crash_check"]
+    assert cc["checkpoints"] == 7 and cc["states_checked"] == 14 and cc["failures"] == 0, cc
+    taps = sorted((run.dir / "crash").glob("recover-rename-atomic-ext4-*.tap"))
+    reports = [l for t in taps for l in t.read_text().splitlines() if l.startswith("# daxlab-recover:")]
+    assert len(reports) == 14
+    assert all(" mount=ok " in r and r.endswith(" fsck=0") for r in reports), reports
+    versions = {r.split(" version=")[1].split()[0] for r in reports}
+    assert versions == {"0", "1", "2", "3"}, versions
+
+
 def test_crash_check_catches_a_kernel_that_skips_its_flush(daxlab):
     run = daxlab("--crash-check", "persist-litmus", "--guest-write-cache", "0")
     assert run.rc == 1, run
