@@ -439,22 +439,23 @@ cmdline="$cmdline daxlab.scenarios=$(
 ) daxlab.dax=$dax daxlab.stimeout=$stimeout"
 [ -n "$write_cache" ] && cmdline="$cmdline daxlab.write_cache=$write_cache"
 [ -n "$image" ] && cmdline="$cmdline daxlab.keep=1"
+# What every guest of this run shares (the recovery guests of --crash-check too).
+qemu_common=(-accel tcg -cpu "$cpu_model" -smp "$cpus" -kernel "$kdir/vmlinuz" -initrd "$initrd"
+	-display none -monitor none -no-reboot)
 # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
-qemu=(qemu-system-x86_64
-	-machine "pc,nvdimm=on,nvdimm-persistence=$nvdimm_persistence" -accel tcg -cpu "$cpu_model" -smp "$cpus"
+qemu=(qemu-system-x86_64 "${qemu_common[@]}"
+	-machine "pc,nvdimm=on,nvdimm-persistence=$nvdimm_persistence"
 	-m "$mem,slots=2,maxmem=$(($(to_mib "$mem") + $(to_mib "$pmem_size") + 1024))M"
-		-object "memory-backend-file,id=mem1,share=on,mem-path=$pmem_file,size=$pmem_size"
-	-device nvdimm,id=nv1,memdev=mem1
-	-kernel "$kdir/vmlinuz" -initrd "$initrd" -append "$cmdline"
-	-display none -monitor none -no-reboot
+	-object "memory-backend-file,id=mem1,share=on,mem-path=$pmem_file,size=$pmem_size"
+	-device nvdimm,id=nv1,memdev=mem1 -append "$cmdline"
 	-chardev "file,id=con,path=$run/console.log" -serial chardev:con
 	-chardev "file,id=tap,path=$run/tap.txt" -serial chardev:tap
 	-chardev "file,id=files,path=$run/guest-files.raw" -serial chardev:files)
 if [ "$plugin" != off ]; then
 	popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=off"
-	[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$pmem_file"
-		# DAXLAB_PLUGIN_OPTS adds plugin options (e.g. verify=on, a self-check).
-		[ -n "$trace_opts" ] && popts="$popts,$trace_opts"
+		[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$pmem_file"
+	[ -n "$trace_opts" ] && popts="$popts,$trace_opts"
+	# DAXLAB_PLUGIN_OPTS adds plugin options (e.g. verify=on, a self-check).
 	[ -n "${DAXLAB_PLUGIN_OPTS:-}" ] && popts="$popts,$DAXLAB_PLUGIN_OPTS"
 	qemu+=(-plugin "$CACHE/build/emulator/libdaxlab-pmem.so,$popts" -d plugin -D "$run/plugin.log")
 fi
@@ -490,8 +491,9 @@ end_wall=$(date +%s)
 # ---------------------------------------------------------------- collect
 # Split the guest's file channel into files of the run directory.
 awk -v dir="$run" '
-	/^@@daxlab-file / { name = dir "/" $2; n = 0; next }
-	/^@@daxlab-end$/ {
+		/^@@daxlab-file / { name = ($2 ~ /\.\./) ? "" : dir "/" $2; n = 0; next }
+		/^@@daxlab-end$/ {
+		if (name == "") next # a name with ".." is not written
 		# the guest adds a newline after each file: drop it if blank
 		for (i = 1; i <= n; i++) if (i < n || buf[i] != "") print buf[i] > name
 		if (n == 0 || (n == 1 && buf[1] == "")) printf "" > name
@@ -499,7 +501,6 @@ awk -v dir="$run" '
 	}
 	name != "" { buf[++n] = $0 }
 ' "$run/guest-files.raw"
-[ -f "$run/dmesg.txt" ] || true
 
 guest_status=completed
 guest_reason=""
@@ -588,11 +589,9 @@ recover_check() { # NAME FS BIN EXPECTFILE OUT
 			j=$((j + 1))
 		done
 		# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
-		timeout --kill-after=10 300 qemu-system-x86_64 -machine pc,nvdimm=on -accel tcg -cpu "$cpu_model" \
-			-smp "$cpus" -m "$mem,slots=$((j + 1)),maxmem=$(($(to_mib "$mem") + j * $(to_mib "$pmem_size") + 1024))M" \
-			"${args[@]}" -kernel "$kdir/vmlinuz" -initrd "$initrd" \
+				timeout --kill-after=10 300 qemu-system-x86_64 "${qemu_common[@]}" -machine pc,nvdimm=on \
+			-m "$mem,slots=$((j + 1)),maxmem=$(($(to_mib "$mem") + j * $(to_mib "$pmem_size") + 1024))M" "${args[@]}" \
 			-append "console=ttyS0 panic=-1 loglevel=5 daxlab.mode=recover daxlab.recover=$bin daxlab.fs=$fs daxlab.disks=$j" \
-			-display none -monitor none -no-reboot \
 			-chardev "file,id=con,path=$run/crash/recover-$name-$fs-$batch.console" -serial chardev:con \
 			-chardev "file,id=tap,path=$run/crash/recover-$name-$fs-$batch.tap" -serial chardev:tap \
 			-serial null >/dev/null 2>&1 || true

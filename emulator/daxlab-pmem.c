@@ -207,7 +207,7 @@ static int64_t dm_votes;
 static struct qemu_plugin_register *gpr[16], *reg_rdi, *reg_rsi, *reg_fs_base, *reg_gs_base,
     *reg_cr3;
 
-static struct vcpu *vcpu_get(unsigned cpu)
+static inline struct vcpu *vcpu_get(unsigned cpu)
 {
 	return &vcpus[cpu < max_vcpus ? cpu : max_vcpus - 1];
 }
@@ -375,7 +375,7 @@ static __attribute__((noinline)) void on_mem_slow(unsigned cpu, qemu_plugin_memi
  */
 static void on_mem(unsigned cpu, qemu_plugin_meminfo_t info, uint64_t va, void *udata)
 {
-	struct vcpu *v = &vcpus[cpu < max_vcpus ? cpu : 0];
+	struct vcpu *v = vcpu_get(cpu);
 	uint64_t dm = __atomic_load_n(&dm_base, __ATOMIC_RELAXED);
 
 	if (dm && va - dm < pmem_end) {
