@@ -465,6 +465,12 @@ echo >>"$run/qemu-cmdline.txt"
 step "booting: TCG, $cpus vCPUs, -cpu $cpu_model, $pmem_size NV-DIMM at $pmem_base ($persist, plugin: $plugin), fs: $fs_list, dax: $([ $dax = 1 ] && echo on || echo off)"
 echo "    run directory: ${run#"$TOP"/}"
 touch "$run/tap.txt"
+# CPU seconds of this shell's children so far: the delta after the boot is
+# QEMU's CPU time (steadier than wall time on a busy host).
+# (times runs here, not in a $(...) subshell, which has no children of its own.)
+children_cpu() { awk 'NR == 2 {gsub(/[ms]/, " "); print $1 * 60 + $2 + $3 * 60 + $4}' "$1"; }
+times >"$run/.cpu-before"
+cpu_before=$(children_cpu "$run/.cpu-before")
 qemu_start=$(date +%s.%N)
 # DAXLAB_QEMU_WRAPPER prefixes QEMU (e.g. "perf record -o FILE --").
 read -r -a wrapper <<<"${DAXLAB_QEMU_WRAPPER:-}"
@@ -485,6 +491,9 @@ done
 qrc=0
 wait $qpid || qrc=$?
 qemu_seconds=$(awk -v a="$qemu_start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
+times >"$run/.cpu-after"
+qemu_cpu_seconds=$(awk -v a="$cpu_before" -v b="$(children_cpu "$run/.cpu-after")" 'BEGIN {printf "%.2f", b - a}')
+rm -f "$run/.cpu-before" "$run/.cpu-after"
 trap - INT TERM
 end_wall=$(date +%s)
 
@@ -759,7 +768,8 @@ cat >"$run/summary.json" <<JSON
   "run_id": $(json_str "$run_id"),
   "started": $(json_str "$(date -u -d "@$start_wall" +%Y-%m-%dT%H:%M:%SZ)"),
   "wall_seconds": $((end_wall - start_wall)),
-  "qemu_seconds": $qemu_seconds,
+    "qemu_seconds": $qemu_seconds,
+  "qemu_cpu_seconds": $qemu_cpu_seconds,
   "kernel": $(json_str "$kernel_desc"),
   "kernel_release": $(json_str "${kernel_release:-unknown}"),
   "fs": [$(for f in $fs_list; do printf '%s' "$(json_str "$f"), "; done | sed 's/, $//')],

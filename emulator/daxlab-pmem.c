@@ -27,8 +27,9 @@
  *   trace_windows=on|off  only events that count in a marked window
  *   verify=on|off   a self-check (default off): translate direct-map
  *                   accesses the slow way too and count disagreements, and
- *                   watch stack-only instructions, counting any that touch
- *                   the NV-DIMM (both counts must stay 0)
+ *                   watch the instructions normally skipped (stack, RIP-
+ *                   relative, FS/GS), counting any that touch the NV-DIMM
+ *                   (both counts must stay 0)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -74,7 +75,7 @@ enum counter {
 	CTR_TLB_MISS,
 	CTR_TLB_INVALIDATE,
 	CTR_VERIFY_MISMATCH,
-	CTR_STACK_PMEM,
+	CTR_SKIPPED_PMEM,
 	NCTR
 };
 
@@ -101,7 +102,7 @@ static const char *const counter_names[NCTR] = {
     "tlb_misses",
     "tlb_invalidations",
     "verify_mismatches",
-    "stack_pmem_accesses",
+    "skipped_pmem_accesses",
 };
 
 /*
@@ -136,7 +137,7 @@ struct vcpu {
 };
 
 /* Per-instruction flags, passed as callback userdata. */
-enum { F_USER = 1, F_NT = 2, F_STACK = 4 };
+enum { F_USER = 1, F_NT = 2, F_SKIPPED = 4 };
 
 /* A flush or marker instruction, decoded at translation time. */
 struct insn_info {
@@ -347,8 +348,8 @@ static __attribute__((noinline)) void on_mem_slow(unsigned cpu, qemu_plugin_memi
 		return;
 	len = 1u << qemu_plugin_mem_size_shift(info);
 	win = in_window(v, cpu, flags & F_USER);
-	if (flags & F_STACK)
-		v->ctr[CTR_STACK_PMEM]++;
+	if (flags & F_SKIPPED)
+		v->ctr[CTR_SKIPPED_PMEM]++;
 	if (!qemu_plugin_mem_is_store(info)) {
 		count(v, CTR_LOAD, 1, win);
 		count(v, CTR_BYTES_READ, len, win);
@@ -620,13 +621,17 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 		if (in.cls == X86_NT_STORE)
 			flags |= F_NT;
 		/*
-		 * Stack accesses (PUSH/POP/CALL/RET, RSP-addressed operands) are a
-		 * large share of all accesses and never reach the NV-DIMM: no
-		 * callback for them, unless verify=on checks exactly that.
+		 * Accesses that never reach the NV-DIMM, and are a large share of
+		 * all: the stack (PUSH/POP/CALL/RET, RSP-addressed operands), and
+		 * operands addressed RIP-relative (the code's own static data) or
+		 * through FS/GS (TLS, per-CPU data). No callback for them, unless
+		 * verify=on checks exactly that. NT stores are always watched.
 		 */
-		if (in.stack_only)
-			flags |= F_STACK;
-		if (!in.stack_only || verify)
+		if (in.cls != X86_NT_STORE &&
+		    (in.stack_only || (in.has_mem && (in.mem.base == X86_REG_RIP ||
+		                                      in.mem.seg == 0x64 || in.mem.seg == 0x65))))
+			flags |= F_SKIPPED;
+		if (!(flags & F_SKIPPED) || verify)
 			qemu_plugin_register_vcpu_mem_cb(insn, on_mem, QEMU_PLUGIN_CB_NO_REGS,
 			                                 QEMU_PLUGIN_MEM_RW, (void *)flags);
 		switch (in.cls) {
