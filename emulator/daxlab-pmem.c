@@ -471,6 +471,16 @@ static void on_flush(unsigned cpu, void *udata)
 		count(v, CTR_REDUNDANT_FLUSH, 1, win);
 }
 
+/* What each fence-class instruction counts and traces as. */
+static const struct {
+	enum counter ctr;
+	enum pmem_trace_type tr;
+} fence_kind[X86_CLASS_COUNT] = {
+    [X86_SFENCE] = {CTR_SFENCE, TR_SFENCE}, [X86_MFENCE] = {CTR_MFENCE, TR_MFENCE},
+    [X86_LFENCE] = {CTR_LFENCE, TR_NTYPES}, [X86_LOCKED_RMW] = {CTR_LOCKED_RMW, TR_LOCKED},
+    [X86_XCHG_MEM] = {CTR_XCHG, TR_LOCKED}, [X86_WBINVD] = {CTR_WBINVD, TR_WBINVD},
+};
+
 static void on_fence(unsigned cpu, void *udata)
 {
 	uintptr_t f = (uintptr_t)udata;
@@ -478,34 +488,13 @@ static void on_fence(unsigned cpu, void *udata)
 	struct vcpu *v = vcpu_get(cpu);
 	bool win = in_window(v, cpu, f & F_USER);
 
-	switch (cls) {
-	case X86_SFENCE:
-		count(v, CTR_SFENCE, 1, win);
-		trace(cpu, TR_SFENCE, PMEM_TRACE_NO_ADDR, 0, win);
-		break;
-	case X86_MFENCE:
-		count(v, CTR_MFENCE, 1, win);
-		trace(cpu, TR_MFENCE, PMEM_TRACE_NO_ADDR, 0, win);
-		break;
-	case X86_LFENCE:
-		count(v, CTR_LFENCE, 1, win);
-		return; /* orders loads only */
-	case X86_XCHG_MEM:
-		count(v, CTR_XCHG, 1, win);
-		trace(cpu, TR_LOCKED, PMEM_TRACE_NO_ADDR, 0, win);
-		break;
-	case X86_WBINVD:
-		count(v, CTR_WBINVD, 1, win);
-		trace(cpu, TR_WBINVD, PMEM_TRACE_NO_ADDR, 0, win);
-		if (model)
-			persist_wbinvd(model, cpu);
-		return;
-	default:
-		count(v, CTR_LOCKED_RMW, 1, win);
-		trace(cpu, TR_LOCKED, PMEM_TRACE_NO_ADDR, 0, win);
-		break;
-	}
-	if (model)
+	count(v, fence_kind[cls].ctr, 1, win);
+	if (cls == X86_LFENCE)
+		return; /* orders loads only: no persistence fence */
+	trace(cpu, fence_kind[cls].tr, PMEM_TRACE_NO_ADDR, 0, win);
+	if (model && cls == X86_WBINVD)
+		persist_wbinvd(model, cpu);
+	else if (model)
 		persist_fence(model, cpu);
 }
 

@@ -65,12 +65,12 @@ if ! (cd "$tmp" && apt-get download "$pkg" >download.log 2>&1); then
 	tail -n 5 "$tmp/download.log" >&2
 	exit 1
 fi
-mkdir -p "$tmp/root"
-dpkg-deb -x "$tmp"/"$pkg"_*.deb "$tmp/root"
+mkdir -p "$tmp/deb"
+dpkg-deb -x "$tmp"/"$pkg"_*.deb "$tmp/deb"
 mkdir -p "$tmp/out/lib/modules"
-cp "$tmp/root/boot/vmlinuz-$kver" "$tmp/out/vmlinuz"
-cp "$tmp/root/boot/config-$kver" "$tmp/out/config"
-mv "$tmp/root/lib/modules/$kver" "$tmp/out/lib/modules/$kver"
+cp "$tmp/deb/boot/vmlinuz-$kver" "$tmp/out/vmlinuz"
+cp "$tmp/deb/boot/config-$kver" "$tmp/out/config"
+mv "$tmp/deb/lib/modules/$kver" "$tmp/out/lib/modules/$kver"
 echo "$kver" >"$tmp/out/kver"
 rm -rf "$dir"
 mkdir -p "$(dirname "$dir")"
