@@ -768,7 +768,7 @@ cat >"$run/summary.json" <<JSON
   "run_id": $(json_str "$run_id"),
   "started": $(json_str "$(date -u -d "@$start_wall" +%Y-%m-%dT%H:%M:%SZ)"),
   "wall_seconds": $((end_wall - start_wall)),
-    "qemu_seconds": $qemu_seconds,
+  "qemu_seconds": $qemu_seconds,
   "qemu_cpu_seconds": $qemu_cpu_seconds,
   "kernel": $(json_str "$kernel_desc"),
   "kernel_release": $(json_str "${kernel_release:-unknown}"),
