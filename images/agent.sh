@@ -179,7 +179,7 @@ mount_fs() { # FS
 	case "$1" in
 	ext4 | ext2)
 		modprobe -q ext4 2>/dev/null
-				[ $mkfs_skip = 1 ] || /sbin/mke2fs -q -F -t "$1" -b 4096 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
+		[ $mkfs_skip = 1 ] || /sbin/mke2fs -q -F -t "$1" -b 4096 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
 			echo "mke2fs failed: $(head -n1 /tmp/mkfs.out)"
 			return 1
 		}
@@ -188,7 +188,7 @@ mount_fs() { # FS
 		;;
 	xfs)
 		modprobe -q xfs 2>/dev/null
-				[ $mkfs_skip = 1 ] || /sbin/mkfs.xfs -q -f -m reflink=0 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
+		[ $mkfs_skip = 1 ] || /sbin/mkfs.xfs -q -f -m reflink=0 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
 			cat /tmp/mkfs.out >/dev/console
 			echo "mkfs.xfs failed: $(head -n1 /tmp/mkfs.out)"
 			return 1
