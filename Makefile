@@ -16,8 +16,8 @@ CFLAGS ?= -O2 -g
 GUEST := $(BUILD)/guest
 SCENARIO_SRC := $(sort $(wildcard scenarios/[0-9][0-9][0-9]-*.c))
 SCENARIO_BIN := $(patsubst scenarios/%.c,$(GUEST)/scenarios/%,$(SCENARIO_SRC))
-GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c
-GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h
+GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c scenarios/lib/race.c
+GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h scenarios/lib/race.h emulator/daxlab-marker.h
 TOOLS_BIN := $(GUEST)/tools/dax-probe
 
 EMU_UNITS := emulator/x86-decode.c emulator/persist.c

@@ -21,14 +21,18 @@ Scenarios and filesystems
   --list               list the scenarios, one line each, and exit
   --fs FS              ext4 (default), xfs, ext2, all, or a comma list
   --no-dax             mount without DAX (dax-basics must then fail)
+  --iterations N       rounds of each racing scenario (default: its own,
+                       a few); the summary gives rounds/s, hits, first hit
+  --seed S             seed of the racing rounds' timing and of the crash
+                       samples (default: 1)
 
 NV-DIMM model (the daxlab-pmem QEMU plugin)
   --persist MODE       adr (default) or eadr: the persistence domain, told to
                        the guest (NFIT, nvdimm-persistence=mem-ctrl|cpu) and
                        used by the plugin's model
-    --plugin MODE        persist (default: counters + persistence model),
+  --plugin MODE        persist (default: counters + persistence model),
                        counters (no model), or off (plain QEMU)
-    --trace [FILTER]     write results/<run>/pmem-trace.bin (read it with
+  --trace [FILTER]     write results/<run>/pmem-trace.bin (read it with
                        .cache/build/emulator/daxlab-trace); FILTER is a comma
                        list of types=T+T (load store nt flush fence locked
                        marker; default store+nt+flush+fence+marker),
@@ -38,7 +42,6 @@ NV-DIMM model (the daxlab-pmem QEMU plugin)
                        checkpoints against what it declares (durable-only +
                        --crash-samples seeded samples of pending lines)
   --crash-samples K    sampled crash states per checkpoint (default: 8)
-  --seed S             seed for the crash samples (default: 1)
   --guest-write-cache 0|1
                        set the pmem disk's dax/write_cache in the guest
                        (0: the kernel skips its cache flushes)
@@ -50,7 +53,7 @@ Guest
   --cpu MODEL          QEMU CPU model (default: max)
   --cpus N             vCPUs (default: 2)
   --mem SIZE           guest RAM (default: 1G)
-    --pmem-size SIZE     NV-DIMM size (default: 512M)
+  --pmem-size SIZE     NV-DIMM size (default: 512M)
   --image PATH         keep the NV-DIMM in PATH across runs (created if
                        missing): the namespace and filesystem on it are
                        reused, like a real DIMM; one --fs at a time
@@ -130,6 +133,7 @@ trace=""
 trace_filter=""
 crash_samples=8
 seed=1
+iterations=""
 write_cache=""
 CACHE=${DAXLAB_CACHE:-$TOP/.cache}
 
@@ -162,7 +166,7 @@ while [ $# -gt 0 ]; do
 		persist=$2
 		shift
 		;;
-		--plugin)
+	--plugin)
 		need_arg "$@"
 		plugin=$2
 		shift
@@ -183,12 +187,17 @@ while [ $# -gt 0 ]; do
 		seed=$2
 		shift
 		;;
-		--guest-write-cache)
+	--iterations)
+		need_arg "$@"
+		iterations=$2
+		shift
+		;;
+	--guest-write-cache)
 		need_arg "$@"
 		write_cache=$2
 		shift
 		;;
-		--image)
+	--image)
 		need_arg "$@"
 		image=$2
 		shift
@@ -316,6 +325,7 @@ if [ -n "$crash_check" ] && [ "$plugin" != persist ]; then
 fi
 is_uint "$crash_samples" || die "--crash-samples must be a number, not '$crash_samples'"
 is_uint "$seed" || die "--seed must be a number, not '$seed'"
+[ -z "$iterations" ] || is_pos "$iterations" || die "--iterations must be a positive number, not '$iterations'"
 case "$write_cache" in "" | 0 | 1) ;; *) die "--guest-write-cache must be 0 or 1, not '$write_cache'" ;; esac
 is_pos "$cpus" || die "--cpus must be a positive integer, not '$cpus'"
 is_pos "$timeout" || die "--timeout must be a positive number of seconds, not '$timeout'"
@@ -436,7 +446,8 @@ cmdline="console=ttyS0 panic=-1 loglevel=5 daxlab.fs=${fs_list// /,}"
 cmdline="$cmdline daxlab.scenarios=$(
 	IFS=,
 	echo "${scen_bins[*]}"
-) daxlab.dax=$dax daxlab.stimeout=$stimeout"
+) daxlab.dax=$dax daxlab.stimeout=$stimeout daxlab.seed=$seed"
+[ -n "$iterations" ] && cmdline="$cmdline daxlab.iterations=$iterations"
 [ -n "$write_cache" ] && cmdline="$cmdline daxlab.write_cache=$write_cache"
 [ -n "$image" ] && cmdline="$cmdline daxlab.keep=1"
 # What every guest of this run shares (the recovery guests of --crash-check too).
@@ -453,7 +464,7 @@ qemu=(qemu-system-x86_64 "${qemu_common[@]}"
 	-chardev "file,id=files,path=$run/guest-files.raw" -serial chardev:files)
 if [ "$plugin" != off ]; then
 	popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=off"
-		[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$pmem_file"
+	[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$pmem_file"
 	[ -n "$trace_opts" ] && popts="$popts,$trace_opts"
 	# DAXLAB_PLUGIN_OPTS adds plugin options (e.g. verify=on, a self-check).
 	[ -n "${DAXLAB_PLUGIN_OPTS:-}" ] && popts="$popts,$DAXLAB_PLUGIN_OPTS"
@@ -500,8 +511,13 @@ end_wall=$(date +%s)
 # ---------------------------------------------------------------- collect
 # Split the guest's file channel into files of the run directory.
 awk -v dir="$run" '
-		/^@@daxlab-file / { name = ($2 ~ /\.\./) ? "" : dir "/" $2; n = 0; next }
-		/^@@daxlab-end$/ {
+	/^@@daxlab-file / {
+		# only plain relative names: letters, digits, . _ - and / (no "..")
+		name = ($2 ~ /\.\./ || $2 !~ /^[A-Za-z0-9._+-][A-Za-z0-9._\/+-]*$/) ? "" : dir "/" $2
+		if ($2 ~ /\//) { d = name; sub(/\/[^\/]*$/, "", d); system("mkdir -p \"" d "\"") }
+		n = 0; next
+	}
+	/^@@daxlab-end$/ {
 		if (name == "") next # a name with ".." is not written
 		# the guest adds a newline after each file: drop it if blank
 		for (i = 1; i <= n; i++) if (i < n || buf[i] != "") print buf[i] > name
@@ -678,6 +694,43 @@ crash_report() { # NAME FS OUT RC: the crash-check's summary line into status, r
 	fi
 }
 
+# A hit's time line: the scenario's witness, the fs_dax events (guest ftrace,
+# trace_clock=mono) and the plugin's pmem events (host clock, mapped to the
+# guest's through the hit marker, which carries the guest time) within
+# TIMELINE_SPAN_MS of the hit, merged in guest-time order.
+TIMELINE_SPAN_MS=5
+hit_timeline() { # WITNESS OUT FS_DAX_TRACE
+	local hit_ns
+	hit_ns=$(sed -n 's/^guest_monotonic_ns: //p' "$1")
+	[ -n "$hit_ns" ] || return 0
+	{
+		echo "# time line of $(sed -n 's/^scenario: //p' "$1") hit $(sed -n 's/^hit: //p' "$1"): ms from the hit (guest CLOCK_MONOTONIC)"
+		echo "# sources: fs_dax = guest ftrace; pmem = daxlab-pmem trace (run.sh --trace; host clock mapped through the hit marker)"
+		sed 's/^/# witness: /' "$1"
+		{
+			awk -v hit="$hit_ns" -v span="$TIMELINE_SPAN_MS" '
+				match($0, / [0-9]+\.[0-9]+: /) {
+					t = substr($0, RSTART + 1, RLENGTH - 3) * 1000 - hit / 1e6
+					if (t >= -span && t <= span) printf "%+12.3f fs_dax %s\n", t, $0
+				}' "$3" 2>/dev/null
+			if [ -f "$run/pmem-trace.bin" ]; then
+				"$CACHE/build/emulator/daxlab-trace" --csv "$run/pmem-trace.bin" 2>/dev/null |
+					awk -F, -v hit="$hit_ns" -v span="$TIMELINE_SPAN_MS" '
+						NR == 1 { next }
+						{ n++; host[n] = $3; line[n] = "cpu" $1 " " $4 " off=" $5 " size=" $6 }
+						$4 == "hit" && $5 == hit { shift = $3 - hit }
+						END {
+							if (shift == "") exit
+							for (i = 1; i <= n; i++) {
+								t = (host[i] - shift - hit) / 1e6
+								if (t >= -span && t <= span) printf "%+12.3f pmem   %s\n", t, line[i]
+							}
+						}'
+			fi
+		} | sort -g
+	} >"$2"
+}
+
 crash_base=()
 [ -f "$run/pmem-base.img" ] && crash_base=(--base "$run/pmem-base.img")
 passed=0 failed=0 skipped=0 timedout=0
@@ -743,7 +796,27 @@ for fs in $fs_list; do
 				done
 			done < <(grep '^# daxlab-expect-window:' "$run/expect/$name-$fs.out"* 2>/dev/null | sed 's/^[^#]*//')
 		fi
-				# --crash-check: every crash state at the scenario's checkpoints must
+		# Racing scenarios: their campaign line, and a time line for each hit.
+		camp_json=""
+		camp=$(grep -h -m1 '# daxlab-campaign:' "$run/expect/$name-$fs.out"* 2>/dev/null | sed 's/^[^#]*# daxlab-campaign: //' || true)
+		if [ -n "$camp" ]; then
+			cget() { sed -n -E "s/(^|.* )$1=([^ ]*).*/\2/p" <<<"$camp" | head -n1; }
+			c_it=$(cget iterations) c_s=$(cget seconds) c_hits=$(cget hits)
+			c_rate=$(awk -v i="$c_it" -v s="$c_s" 'BEGIN {printf "%.2f", (s > 0 ? i / s : 0)}')
+			camp_json=", \"campaign\": {\"iterations\": ${c_it:-0}, \"seconds\": ${c_s:-0}, \"iterations_per_second\": $c_rate, \"hits\": ${c_hits:-0}, \"seed\": $seed"
+			if [ "${c_hits:-0}" -gt 0 ]; then
+				camp_json="$camp_json, \"first_hit_round\": $(cget first_hit_round), \"first_hit_seconds\": $(cget first_hit_seconds), \"witnesses\": $(json_str "hits/$name-$fs")"
+				for w in "$run/hits/$name-$fs"/hit-*.txt; do
+					[ -f "$w" ] && hit_timeline "$w" "${w%/hit-*}/timeline-${w##*/hit-}" "$run/fs_dax/$name-$fs.txt"
+				done
+			fi
+			camp_json="$camp_json}"
+			echo "    campaign $fs $name: ${c_it:-0} rounds in ${c_s:-0} s ($c_rate/s), ${c_hits:-0} hits$([ "${c_hits:-0}" -gt 0 ] && echo ", first after $(cget first_hit_seconds) s (hits/$name-$fs/)")"
+			if [ "${c_hits:-0}" -gt 0 ] && [ "$status" = pass ]; then
+				status=fail reason="${c_hits} race hits (see hits/$name-$fs/)"
+			fi
+		fi
+		# --crash-check: every crash state at the scenario's checkpoints must
 		# hold what it declared ("daxlab-crash-expect: ...", device offsets).
 		crash_json=""
 		if [ "$name" = "$crash_check_name" ] && [ "$status" = pass ]; then
@@ -757,7 +830,7 @@ for fs in $fs_list; do
 		esac
 		[ "$sdax" = 1 ] && sdax=true || sdax=false
 		entries="$entries${entries:+,
-}    {\"name\": $(json_str "$name"), \"fs\": $(json_str "$fs"), \"status\": $(json_str "$status"), \"dax\": $sdax, \"duration\": ${dur:-0}, \"reason\": $(json_str "$reason"), \"fs_dax_trace\": $(json_str "fs_dax/$name-$fs.txt"), \"dmesg\": $(json_str "dmesg/$name-$fs.txt")$crash_json}"
+}    {\"name\": $(json_str "$name"), \"fs\": $(json_str "$fs"), \"status\": $(json_str "$status"), \"dax\": $sdax, \"duration\": ${dur:-0}, \"reason\": $(json_str "$reason"), \"fs_dax_trace\": $(json_str "fs_dax/$name-$fs.txt"), \"dmesg\": $(json_str "dmesg/$name-$fs.txt")$camp_json$crash_json}"
 		summary_lines="$summary_lines$(printf '  %-8s %-6s %-24s %s' "$status" "$fs" "$name" "$reason")
 "
 	done
@@ -783,10 +856,10 @@ cat >"$run/summary.json" <<JSON
   "guest_dax_write_cache": $(json_str "$(guest_fact write_cache)"),
   "plugin": $(json_str "$plugin"),
   "pmem_window": {"base": $(json_str "$pmem_base"), "size": $pmem_bytes, "guest_iomem": $(json_str "$iomem")},
-    "pmem_stats": $(json_str "$([ -f "$run/pmem-stats.json" ] && echo pmem-stats.json)"),
+  "pmem_stats": $(json_str "$([ -f "$run/pmem-stats.json" ] && echo pmem-stats.json)"),
   "pmem_trace": $(json_str "$([ -f "$run/pmem-trace.bin" ] && echo pmem-trace.bin)"),
   "cpus": $cpus,
-    "pmem_size": $(json_str "$pmem_size"),
+  "pmem_size": $(json_str "$pmem_size"),
   "image": $(json_str "$image"),
   "image_boots": $(sed -n 's/^# daxlab-image: .*boots=\([0-9]*\).*/\1/p' "$run/tap.txt" | head -n1 | grep . || echo null),
   "guest_status": $(json_str "$guest_status"),

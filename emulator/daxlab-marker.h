@@ -17,6 +17,7 @@ enum daxlab_mark {
 	DAXLAB_MARK_WINDOW_BEGIN = 1, /* arg: window id; counters restart */
 	DAXLAB_MARK_WINDOW_END = 2,   /* arg: window id; counters recorded */
 	DAXLAB_MARK_CHECKPOINT = 3,   /* arg: checkpoint id; a crash state */
+	DAXLAB_MARK_HIT = 4,          /* arg: guest CLOCK_MONOTONIC ns; a race hit */
 };
 
 #if defined(__x86_64__) && !defined(DAXLAB_MARKER_NO_INLINE)

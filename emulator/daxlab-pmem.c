@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -154,7 +155,7 @@ struct window {
 
 static uint64_t pmem_base, pmem_size, pmem_end;
 static char *out_dir, *image_path;
-static bool persist_on = true, verify;
+static bool persist_on = true, verify, floor_only;
 static enum persist_mode persist_mode = PERSIST_ADR;
 static struct persist *model;
 static FILE *log_file;
@@ -224,6 +225,7 @@ static inline bool in_window(const struct vcpu *v, unsigned cpu, bool user)
 static void trace(unsigned cpu, enum pmem_trace_type type, uint64_t off, unsigned size, bool win)
 {
 	struct pmem_trace_rec r;
+	struct timespec ts;
 
 	if (!trace_on || !(trace_types & (1u << type)) || (trace_windows && !win))
 		return;
@@ -231,6 +233,8 @@ static void trace(unsigned cpu, enum pmem_trace_type type, uint64_t off, unsigne
 	    (off < trace_lo || off >= trace_hi))
 		return;
 	r.icount = qemu_plugin_u64_get(icount, cpu);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r.host_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	r.off = off;
 	r.size = (uint16_t)size;
 	r.type = (uint8_t)type;
@@ -389,6 +393,15 @@ static void on_mem(unsigned cpu, qemu_plugin_meminfo_t info, uint64_t va, void *
 			return;
 	}
 	on_mem_slow(cpu, info, va, udata);
+}
+
+/*
+ * floor=on (bench/plugin-overhead only): the same callbacks with an empty
+ * body, so the bench can show what the plugin API itself costs.
+ */
+static void on_mem_empty(unsigned cpu, qemu_plugin_meminfo_t info, uint64_t va, void *udata)
+{
+	(void)cpu, (void)info, (void)va, (void)udata;
 }
 
 static uint64_t read_reg(struct qemu_plugin_register *r)
@@ -571,6 +584,11 @@ static void on_marker(unsigned cpu, void *udata)
 		g_mutex_unlock(&lock);
 		break;
 	}
+	case DAXLAB_MARK_HIT:
+		/* A scenario saw a broken promise; arg is its CLOCK_MONOTONIC ns, which
+		 * ties this trace's host clock to the guest's ftrace clock. */
+		trace(cpu, TR_HIT, arg, 0, true);
+		break;
 	default:
 		break;
 	}
@@ -621,8 +639,9 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 		                                      in.mem.seg == 0x64 || in.mem.seg == 0x65))))
 			flags |= F_SKIPPED;
 		if (!(flags & F_SKIPPED) || verify)
-			qemu_plugin_register_vcpu_mem_cb(insn, on_mem, QEMU_PLUGIN_CB_NO_REGS,
-			                                 QEMU_PLUGIN_MEM_RW, (void *)flags);
+			qemu_plugin_register_vcpu_mem_cb(insn, floor_only ? on_mem_empty : on_mem,
+			                                 QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW,
+			                                 (void *)flags);
 		switch (in.cls) {
 		case X86_CLFLUSH:
 		case X86_CLFLUSHOPT:
@@ -883,6 +902,8 @@ static int parse_options(int argc, char **argv)
 
 			ok = r[0] && r[1] && parse_size(r[0], &trace_lo) &&
 			     parse_size(r[1], &trace_hi) && trace_lo < trace_hi;
+		} else if (ok && !strcmp(kv[0], "floor")) {
+			ok = qemu_plugin_bool_parse(kv[0], kv[1], &floor_only);
 		} else if (ok && !strcmp(kv[0], "verify")) {
 			ok = qemu_plugin_bool_parse(kv[0], kv[1], &verify);
 		} else {

@@ -25,7 +25,9 @@ static void usage(FILE *f)
 	        "\n"
 	        "Prints a daxlab-pmem trace (run.sh --trace writes results/<run>/pmem-trace.bin).\n"
 	        "Types: load store nt-store clflush clflushopt clwb sfence mfence locked wbinvd\n"
-	        "window-begin window-end checkpoint.\n");
+	        "window-begin window-end checkpoint hit.\n"
+	        "Text output shows each event's host time in seconds from the first event;\n"
+	        "CSV gives host_ns (host CLOCK_MONOTONIC), one clock for every vCPU.\n");
 }
 
 static __attribute__((noreturn)) void die(const char *msg, const char *arg)
@@ -119,13 +121,13 @@ int main(int argc, char **argv)
 		die("not a daxlab-pmem trace: ", path);
 
 	uint64_t per_type[TR_NTYPES] = {0}, per_cpu[256] = {0}, bytes_st = 0, bytes_ld = 0;
-	uint64_t lo = UINT64_MAX, hi = 0, events = 0, dropped = 0;
+	uint64_t lo = UINT64_MAX, hi = 0, events = 0, dropped = 0, t0 = 0;
 	struct flushed *fl = summary ? calloc(FLUSH_SLOTS, sizeof(*fl)) : NULL;
 
 	if (summary && !fl)
 		die("out of memory", NULL);
 	if (csv)
-		printf("cpu,icount,type,offset,size,window\n");
+		printf("cpu,icount,host_ns,type,offset,size,window\n");
 	while (fread(&r, sizeof(r), 1, f) == 1) {
 		bool addr = r.off != PMEM_TRACE_NO_ADDR && r.type < TR_WINDOW_BEGIN;
 
@@ -148,13 +150,16 @@ int main(int argc, char **argv)
 			if (r.type >= TR_CLFLUSH && r.type <= TR_CLWB)
 				count_flush(fl, r.off / 64, &dropped);
 		} else if (csv) {
-			printf("%u,%" PRIu64 ",%s,", r.cpu, r.icount, pmem_trace_names[r.type]);
+			printf("%u,%" PRIu64 ",%" PRIu64 ",%s,", r.cpu, r.icount, r.host_ns,
+			       pmem_trace_names[r.type]);
 			if (r.off != PMEM_TRACE_NO_ADDR)
 				printf("%" PRIu64, r.off);
 			printf(",%u,%u\n", r.size, r.window);
 		} else {
-			printf("cpu%-3u %14" PRIu64 " %-12s ", r.cpu, r.icount,
-			       pmem_trace_names[r.type]);
+			if (!t0)
+				t0 = r.host_ns;
+			printf("%12.6f cpu%-3u %14" PRIu64 " %-12s ", (double)(r.host_ns - t0) / 1e9,
+			       r.cpu, r.icount, pmem_trace_names[r.type]);
 			if (!addr && r.off != PMEM_TRACE_NO_ADDR)
 				printf("id=%-14" PRIu64, r.off);
 			else if (addr)

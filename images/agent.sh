@@ -6,6 +6,8 @@
 #   daxlab.scenarios=001-x,... scenario binaries under /scenarios
 #   daxlab.dax=1|0             mount with DAX (0 for --no-dax)
 #   daxlab.stimeout=SECS       per-scenario time limit
+#   daxlab.iterations=N        rounds for racing scenarios (DAXLAB_ITERATIONS)
+#   daxlab.seed=S              their seed (DAXLAB_SEED)
 # Writes TAP to ttyS1 (the host parses only that), files (fs_dax traces,
 # dmesg) to ttyS2 framed by "@@daxlab-file NAME" / "@@daxlab-end", and a
 # human log to the console (ttyS0). Powers the guest off when done; it
@@ -41,6 +43,11 @@ SCENARIOS=$(cmdarg scenarios | tr ',' ' ')
 DAX=$(cmdarg dax)
 STIMEOUT=$(cmdarg stimeout)
 : "${DAX:=1}" "${STIMEOUT:=300}"
+# Racing scenarios read these (scenarios/lib/race.c); unset means their default.
+ITERATIONS=$(cmdarg iterations)
+SEED=$(cmdarg seed)
+[ -n "$ITERATIONS" ] && export DAXLAB_ITERATIONS="$ITERATIONS"
+[ -n "$SEED" ] && export DAXLAB_SEED="$SEED"
 
 # Raw mode: no CR/LF translation on the host-parsed channels.
 exec 3>/dev/ttyS1 4>/dev/ttyS2
@@ -156,6 +163,8 @@ trace_on() {
 	[ -d $TRACE/events/fs_dax ] || return 0
 	echo 0 >$TRACE/tracing_on
 	echo 8192 >$TRACE/buffer_size_kb
+	# CLOCK_MONOTONIC, the clock scenarios stamp their hits with.
+	echo mono >$TRACE/trace_clock 2>/dev/null
 	echo >$TRACE/trace
 	echo 1 >$TRACE/events/fs_dax/enable
 	echo 1 >$TRACE/tracing_on
@@ -243,7 +252,7 @@ for fs in $FS_LIST; do
 		dax_on=$(dax-probe /mnt/dax/.daxlab-probe 2>/tmp/probe.err | sed 's/dax=//')
 		rm -f /mnt/dax/.daxlab-probe
 		[ -n "$dax_on" ] || dax_on=0
-				say "[$fs] mounted: $(grep ' /mnt/dax ' /proc/mounts | cut -d' ' -f4), STATX_ATTR_DAX=$dax_on"
+		say "[$fs] mounted: $(grep ' /mnt/dax ' /proc/mounts | cut -d' ' -f4), STATX_ATTR_DAX=$dax_on"
 		if [ "$KEEP" = 1 ]; then
 			# The image's own memory: how many boots have mounted it.
 			boots=$(($(cat /mnt/dax/.daxlab-boots 2>/dev/null || echo 0) + 1))
@@ -269,6 +278,8 @@ for fs in $FS_LIST; do
 		fi
 		dir=/mnt/dax/$name
 		mkdir -p "$dir"
+		witness=/tmp/witness/$name-$fs
+		mkdir -p "$witness"
 		dmesg_mark=$(dmesg | wc -l)
 		trace_on
 		echo "# Subtest: $name $fs" >&3
@@ -278,7 +289,7 @@ for fs in $FS_LIST; do
 		(
 			cd / || exit 1
 			# shellcheck disable=SC2016 # $0 and $DAXLAB_DIR expand in the inner sh
-			DAXLAB_DIR=$dir DAXLAB_FS=$fs DAXLAB_SEQ=$((n + 1)) timeout -s KILL "$STIMEOUT" \
+			DAXLAB_DIR=$dir DAXLAB_FS=$fs DAXLAB_SEQ=$((n + 1)) DAXLAB_WITNESS_DIR=$witness timeout -s KILL "$STIMEOUT" \
 				sh -c 'cd "$DAXLAB_DIR" && exec "$0"' "/scenarios/$scen" 2>/dev/console
 			echo $? >/tmp/rc
 		) | tee /tmp/last.tap | sed 's/^/    /' >&3
@@ -287,6 +298,11 @@ for fs in $FS_LIST; do
 		trace_off "$name-$fs"
 		dmesg | tail -n +$((dmesg_mark + 1)) >/tmp/dmesg.part
 		send_file "dmesg/$name-$fs.txt" /tmp/dmesg.part
+		# Witnesses of race hits (scenarios/lib/race.c), one file per hit.
+		for w in "$witness"/*; do
+			[ -f "$w" ] && send_file "hits/$name-$fs/${w##*/}" "$w"
+		done
+		rm -rf "$witness"
 		dur=$(((end - start) / 100)).$(printf '%02d' $(((end - start) % 100)))
 		reason=-
 		case "$rc" in

@@ -132,12 +132,14 @@ def test_trace_of_a_window_has_exactly_the_litmus_events(daxlab):
                       "window-end": "1"}, summary
     csv = subprocess.run([str(tool), "--csv", "--type", "clwb", trace], capture_output=True,
                          text=True, check=True, timeout=60).stdout.splitlines()
-    assert csv[0] == "cpu,icount,type,offset,size,window"
+    assert csv[0] == "cpu,icount,host_ns,type,offset,size,window"
     rows = [r.split(",") for r in csv[1:]]
-    assert len(rows) == 10 and all(r[2] == "clwb" and r[4] == "64" and r[5] == "1001" for r in rows)
-    # the instruction counts of one vCPU only grow
+    assert len(rows) == 10 and all(r[3] == "clwb" and r[5] == "64" and r[6] == "1001" for r in rows)
+    # the instruction counts of one vCPU only grow, and so does the host clock
     icounts = [int(r[1]) for r in rows]
     assert icounts == sorted(icounts)
+    host_ns = [int(r[2]) for r in rows]
+    assert host_ns == sorted(host_ns) and host_ns[0] > 0
 
 
 def test_bad_plugin_option_stops_qemu_with_a_clear_message():

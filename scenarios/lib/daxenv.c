@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "tap.h"
 
 #ifndef STATX_ATTR_DAX
 #define STATX_ATTR_DAX 0x00200000
@@ -107,4 +111,65 @@ const char *daxenv_workdir(void)
 	const char *d = getenv("DAXLAB_DIR");
 
 	return d && *d ? d : ".";
+}
+
+int daxenv_open_new(const char *name)
+{
+	int fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+
+	if (fd < 0)
+		tap_bail("open %s: %s", name, strerror(errno));
+	return fd;
+}
+
+void daxenv_pwrite_all(int fd, const void *buf, size_t len, long long off)
+{
+	const unsigned char *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n <= 0)
+			tap_bail("pwrite at %lld: %s", off, n < 0 ? strerror(errno) : "short write");
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+}
+
+void daxenv_pread_all(int fd, void *buf, size_t len, long long off)
+{
+	unsigned char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n <= 0)
+			tap_bail("pread at %lld: %s", off, n < 0 ? strerror(errno) : "unexpected EOF");
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+}
+
+void *daxenv_map_shared(int fd, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		tap_bail("mmap of %zu bytes: %s", len, strerror(errno));
+	return p;
+}
+
+bool daxenv_tap_is_dax(const char *name)
+{
+	int dax;
+
+	close(daxenv_open_new(name));
+	dax = daxenv_is_dax(name);
+	unlink(name);
+	if (dax < 0)
+		return tap_ok(false, "statx reports STATX_ATTR_DAX on the scenario's files (statx: %s)",
+		              strerror(errno));
+	return tap_ok(dax == 1, "statx reports STATX_ATTR_DAX on the scenario's files");
 }

@@ -1,0 +1,78 @@
+/*
+ * race.h - what racing scenarios share: seeded iterations, a start barrier
+ * for their threads, timing jitter, SIGBUS-safe accesses, and hits.
+ *
+ * A racing scenario runs race_iterations() rounds of its race. Round i is
+ * seeded with race_seed() + i, so `run.sh --iterations N --seed S` gives
+ * the same jitter again (the interleaving is still the scheduler's: exact
+ * replay is run.sh --record/--replay). A broken promise is a hit:
+ * race_hit() prints "# daxlab-hit: ..." on the TAP stream, writes a
+ * witness file (which page, expected against seen bytes) for the host, and
+ * marks the moment for the daxlab-pmem plugin and for ftrace, so the host
+ * can put the witness, the fs_dax trace and the plugin's events on one
+ * time line. race_end() prints "# daxlab-campaign: ..." (iterations, hits,
+ * time to first hit) that run.sh puts in summary.json.
+ */
+#ifndef DAXLAB_RACE_H
+#define DAXLAB_RACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A small seeded generator (splitmix64), one per thread and round. */
+struct race_rng {
+	uint64_t s;
+};
+void race_rng_init(struct race_rng *r, uint64_t seed, unsigned stream);
+uint64_t race_next(struct race_rng *r);
+/* Uniform in [0, n); 0 if n is 0. */
+unsigned race_below(struct race_rng *r, unsigned n);
+/* Busy-wait a seeded number of spins in [0, max_spins): shifts threads. */
+void race_jitter(struct race_rng *r, unsigned max_spins);
+
+/* $DAXLAB_ITERATIONS if set, else @dflt. */
+unsigned race_iterations(unsigned dflt);
+/* $DAXLAB_SEED if set, else 1. */
+uint64_t race_seed(void);
+
+/*
+ * Run @n threads, fn(thread, arg), released together by a barrier, and
+ * wait for all of them. Threads get a larger stack than musl/glibc static
+ * defaults so a handler frame fits.
+ */
+typedef void (*race_fn)(unsigned thread, void *arg);
+void race_threads(unsigned n, race_fn fn, void *arg);
+
+/*
+ * Accesses that may fault: 0 if done, else the signal (SIGBUS, SIGSEGV).
+ * Usable from any thread; the handlers are installed by race_begin().
+ */
+int race_load(const volatile void *p, void *out, size_t len);
+int race_store(volatile void *p, const void *in, size_t len);
+
+/* Start a campaign: prints the plan line's diagnostics, starts the clock. */
+void race_begin(const char *name, unsigned iterations, uint64_t seed);
+/* The round now running (for hits and ftrace), from 0; race_end() reports
+ * how many rounds ran. */
+void race_round(unsigned iteration);
+/*
+ * A broken promise in the current round. @what is one line; the witness
+ * file gets it, the round and seed, and any race_witness_bytes() that
+ * follow. Thread-safe; only the first few hits of a campaign keep files.
+ */
+void race_hit(const char *what, ...) __attribute__((format(printf, 1, 2)));
+/* Expected against seen bytes at file offset @off (first 64 that differ). */
+void race_witness_bytes(const char *label, uint64_t off, const void *expected,
+                        const void *seen, size_t len);
+/* Hits so far. */
+unsigned race_hits(void);
+/* Print "# daxlab-campaign: ..." with iterations, rate, hits, first hit. */
+void race_end(void);
+
+/* Nanoseconds of CLOCK_MONOTONIC (the clock ftrace uses as trace_clock=mono). */
+uint64_t race_now_ns(void);
+/* A line into the ftrace buffer (trace_marker), if tracefs is there. */
+void race_trace_marker(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
