@@ -158,8 +158,9 @@ int main(int argc, char **argv)
 		} else {
 			if (!t0)
 				t0 = r.host_ns;
-			printf("%12.6f cpu%-3u %14" PRIu64 " %-12s ", (double)(r.host_ns - t0) / 1e9,
-			       r.cpu, r.icount, pmem_trace_names[r.type]);
+			printf("%12.6f cpu%-3u %14" PRIu64 " %-12s ",
+			       (double)(r.host_ns - t0) / 1e9, r.cpu, r.icount,
+			       pmem_trace_names[r.type]);
 			if (!addr && r.off != PMEM_TRACE_NO_ADDR)
 				printf("id=%-14" PRIu64, r.off);
 			else if (addr)

@@ -38,7 +38,8 @@ enum pmem_trace_type {
 #define TR_GROUP_FLUSH (1u << TR_CLFLUSH | 1u << TR_CLFLUSHOPT | 1u << TR_CLWB)
 #define TR_GROUP_FENCE (1u << TR_SFENCE | 1u << TR_MFENCE | 1u << TR_WBINVD)
 #define TR_GROUP_LOCKED (1u << TR_LOCKED)
-#define TR_GROUP_MARKER (1u << TR_WINDOW_BEGIN | 1u << TR_WINDOW_END | 1u << TR_CHECKPOINT | 1u << TR_HIT)
+#define TR_GROUP_MARKER                                                                            \
+	(1u << TR_WINDOW_BEGIN | 1u << TR_WINDOW_END | 1u << TR_CHECKPOINT | 1u << TR_HIT)
 
 static const char *const pmem_trace_names[TR_NTYPES] = {
     "load",   "store",  "nt-store", "clflush",      "clflushopt", "clwb",       "sfence",
@@ -49,7 +50,7 @@ static const char *const pmem_trace_names[TR_NTYPES] = {
 struct pmem_trace_rec {
 	uint64_t icount;  /* instructions this vCPU had executed (at its block's start) */
 	uint64_t host_ns; /* host CLOCK_MONOTONIC: one clock for all vCPUs */
-	uint64_t off;    /* offset in the NV-DIMM, or PMEM_TRACE_NO_ADDR; id for markers */
+	uint64_t off;     /* offset in the NV-DIMM, or PMEM_TRACE_NO_ADDR; id for markers */
 	uint16_t size;
 	uint8_t type;
 	uint8_t cpu;

@@ -160,8 +160,9 @@ static void faulter(struct race *r, struct race_rng *rng, unsigned id)
 			uint64_t zero = 0;
 
 			add(&r->stale_map);
-			race_hit("load at offset %zu, past EOF (%u) in its last page, saw 0x%016llx",
-			         word * 8, SMALL_SIZE, (unsigned long long)v);
+			race_hit(
+			    "load at offset %zu, past EOF (%u) in its last page, saw 0x%016llx",
+			    word * 8, SMALL_SIZE, (unsigned long long)v);
 			race_witness_bytes("mapping", word * 8, &zero, &v, 8);
 			continue;
 		}
@@ -226,8 +227,9 @@ static void check_round(struct race *r)
 	for (size_t w = 0; w < FULL_SIZE / 8; w++) {
 		if (r->map[w] != buf[w]) {
 			r->incoherent++;
-			race_hit("offset %zu: read() returned 0x%016llx, the mapping holds 0x%016llx",
-			         w * 8, (unsigned long long)buf[w], (unsigned long long)r->map[w]);
+			race_hit(
+			    "offset %zu: read() returned 0x%016llx, the mapping holds 0x%016llx",
+			    w * 8, (unsigned long long)buf[w], (unsigned long long)r->map[w]);
 			race_witness_bytes("read() vs mapping", w * 8, &buf[w], &r->map[w], 8);
 			break;
 		}

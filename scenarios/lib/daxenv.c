@@ -130,7 +130,8 @@ void daxenv_pwrite_all(int fd, const void *buf, size_t len, long long off)
 		ssize_t n = pwrite(fd, p, len, (off_t)off);
 
 		if (n <= 0)
-			tap_bail("pwrite at %lld: %s", off, n < 0 ? strerror(errno) : "short write");
+			tap_bail("pwrite at %lld: %s", off,
+			         n < 0 ? strerror(errno) : "short write");
 		p += n;
 		len -= (size_t)n;
 		off += n;
@@ -145,7 +146,8 @@ void daxenv_pread_all(int fd, void *buf, size_t len, long long off)
 		ssize_t n = pread(fd, p, len, (off_t)off);
 
 		if (n <= 0)
-			tap_bail("pread at %lld: %s", off, n < 0 ? strerror(errno) : "unexpected EOF");
+			tap_bail("pread at %lld: %s", off,
+			         n < 0 ? strerror(errno) : "unexpected EOF");
 		p += n;
 		len -= (size_t)n;
 		off += n;
@@ -169,7 +171,8 @@ bool daxenv_tap_is_dax(const char *name)
 	dax = daxenv_is_dax(name);
 	unlink(name);
 	if (dax < 0)
-		return tap_ok(false, "statx reports STATX_ATTR_DAX on the scenario's files (statx: %s)",
+		return tap_ok(false,
+		              "statx reports STATX_ATTR_DAX on the scenario's files (statx: %s)",
 		              strerror(errno));
 	return tap_ok(dax == 1, "statx reports STATX_ATTR_DAX on the scenario's files");
 }

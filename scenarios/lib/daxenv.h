@@ -28,10 +28,10 @@ bool daxenv_sysrq(char key);
 const char *daxenv_workdir(void);
 
 /* File helpers for scenarios: each one bails out (TAP "Bail out!") on error. */
-int daxenv_open_new(const char *name);                       /* O_RDWR|O_CREAT|O_TRUNC */
+int daxenv_open_new(const char *name); /* O_RDWR|O_CREAT|O_TRUNC */
 void daxenv_pwrite_all(int fd, const void *buf, size_t len, long long off);
 void daxenv_pread_all(int fd, void *buf, size_t len, long long off); /* EOF is an error */
-void *daxenv_map_shared(int fd, size_t len);                  /* PROT_READ|PROT_WRITE */
+void *daxenv_map_shared(int fd, size_t len);                         /* PROT_READ|PROT_WRITE */
 /* TAP point: a new file @name in the cwd has STATX_ATTR_DAX (file removed). */
 bool daxenv_tap_is_dax(const char *name);
 

@@ -261,11 +261,12 @@ void race_hit(const char *what, ...)
 		snprintf(path, sizeof(path), "%s/hit-%u.txt", getenv("DAXLAB_WITNESS_DIR"), nhits);
 		witness = fopen(path, "w");
 		if (witness)
-			fprintf(witness,
-			        "scenario: %s\nhit: %u\nround: %u\nseed: %llu (campaign seed %llu)\n"
-			        "guest_monotonic_ns: %llu\nwhat: %s\n",
-			        camp_name, nhits, round, (unsigned long long)(camp_seed + round),
-			        (unsigned long long)camp_seed, (unsigned long long)now, line);
+			fprintf(
+			    witness,
+			    "scenario: %s\nhit: %u\nround: %u\nseed: %llu (campaign seed %llu)\n"
+			    "guest_monotonic_ns: %llu\nwhat: %s\n",
+			    camp_name, nhits, round, (unsigned long long)(camp_seed + round),
+			    (unsigned long long)camp_seed, (unsigned long long)now, line);
 	}
 	pthread_mutex_unlock(&hit_lock);
 }
@@ -320,9 +321,10 @@ void race_end(void)
 		tap_diag("daxlab-campaign: iterations=%u seconds=%.3f hits=%u first_hit_round=%u "
 		         "first_hit_seconds=%.3f seed=%llu",
 		         rounds_run, secs, nhits, first_hit_round,
-		         (double)(first_hit_ns - camp_start_ns) / 1e9, (unsigned long long)camp_seed);
+		         (double)(first_hit_ns - camp_start_ns) / 1e9,
+		         (unsigned long long)camp_seed);
 	else
-		tap_diag("daxlab-campaign: iterations=%u seconds=%.3f hits=0 seed=%llu",
-		         rounds_run, secs, (unsigned long long)camp_seed);
+		tap_diag("daxlab-campaign: iterations=%u seconds=%.3f hits=0 seed=%llu", rounds_run,
+		         secs, (unsigned long long)camp_seed);
 	pthread_mutex_unlock(&hit_lock);
 }

@@ -63,8 +63,8 @@ void race_round(unsigned iteration);
  */
 void race_hit(const char *what, ...) __attribute__((format(printf, 1, 2)));
 /* Expected against seen bytes at file offset @off (first 64 that differ). */
-void race_witness_bytes(const char *label, uint64_t off, const void *expected,
-                        const void *seen, size_t len);
+void race_witness_bytes(const char *label, uint64_t off, const void *expected, const void *seen,
+                        size_t len);
 /* Hits so far. */
 unsigned race_hits(void);
 /* Print "# daxlab-campaign: ..." with iterations, rate, hits, first hit. */
