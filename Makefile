@@ -26,7 +26,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
 SHELL_SCRIPTS := run.sh .ci/run $(wildcard scripts/*.sh images/*.sh guest-kernel/*.sh emulator/*.sh bench/*)
-C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c emulator/*.[ch])
+C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c emulator/*.[ch] guest-kernel/*/*.c)
 PYTEST := /usr/bin/python3 -m pytest
 
 PLUGIN := $(BUILD)/emulator/libdaxlab-pmem.so
@@ -61,6 +61,8 @@ $(PLUGIN): $(PLUGIN_SRC) $(wildcard emulator/*.h)
 $(GUEST)/scenarios/%: scenarios/%.c $(GUEST_LIB) $(GUEST_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(CFLAGS) -Iscenarios -static -pthread -o $@ $< $(GUEST_LIB)
+	@# The kernel functions the scenario wants delayed by run.sh --widen.
+	@sed -n 's/^ \* daxlab-widen: *//p' $< >$@.widen; [ -s $@.widen ] || rm -f $@.widen
 
 $(GUEST)/tools/dax-probe: images/dax-probe.c $(GUEST_LIB) $(GUEST_HDR)
 	@mkdir -p $(@D)

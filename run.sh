@@ -25,6 +25,9 @@ Scenarios and filesystems
                        a few); the summary gives rounds/s, hits, first hit
   --seed S             seed of the racing rounds' timing and of the crash
                        samples (default: 1)
+  --widen [US]         widen race windows: a kprobe module delays the kernel
+                       functions each scenario declares ("daxlab-widen:" in
+                       its source) by a seeded 0..US microseconds (default 200)
 
 NV-DIMM model (the daxlab-pmem QEMU plugin)
   --persist MODE       adr (default) or eadr: the persistence domain, told to
@@ -134,6 +137,7 @@ trace_filter=""
 crash_samples=8
 seed=1
 iterations=""
+widen=""
 write_cache=""
 CACHE=${DAXLAB_CACHE:-$TOP/.cache}
 
@@ -191,6 +195,13 @@ while [ $# -gt 0 ]; do
 		need_arg "$@"
 		iterations=$2
 		shift
+		;;
+	--widen)
+		widen=200
+		if [ $# -ge 2 ] && [ "${2#-}" = "$2" ]; then
+			widen=$2
+			shift
+		fi
 		;;
 	--guest-write-cache)
 		need_arg "$@"
@@ -326,6 +337,13 @@ fi
 is_uint "$crash_samples" || die "--crash-samples must be a number, not '$crash_samples'"
 is_uint "$seed" || die "--seed must be a number, not '$seed'"
 [ -z "$iterations" ] || is_pos "$iterations" || die "--iterations must be a positive number, not '$iterations'"
+if [ -n "$widen" ]; then
+	if ! is_pos "$widen" || [ "$widen" -gt 100000 ]; then
+		die "--widen takes microseconds, 1 to 100000, not '$widen'"
+	fi
+	[ -z "$kernel" ] || [ -d "$modules/build" ] ||
+		die "--widen with --kernel needs --modules DIR with DIR/build (the kernel's build tree)"
+fi
 case "$write_cache" in "" | 0 | 1) ;; *) die "--guest-write-cache must be 0 or 1, not '$write_cache'" ;; esac
 is_pos "$cpus" || die "--cpus must be a positive integer, not '$cpus'"
 is_pos "$timeout" || die "--timeout must be a positive number of seconds, not '$timeout'"
@@ -406,8 +424,16 @@ else
 fi
 echo "    $kernel_desc"
 
+extra=()
+if [ -n "$widen" ]; then
+	step "daxlab-widen module"
+	wargs=(--kver "$kver" --cache "$CACHE")
+	[ -n "$kernel" ] && wargs+=(--build-dir "$modules/build")
+	wdir=$("$TOP/guest-kernel/build-widen.sh" "${wargs[@]}") || die "building the daxlab-widen module failed"
+	extra=(--extra "$wdir")
+fi
 step "initramfs"
-initrd=$("$TOP/images/build-initramfs.sh" --cache "$CACHE" --kernel-dir "$kdir" --bin-dir "$CACHE/build/guest") ||
+initrd=$("$TOP/images/build-initramfs.sh" --cache "$CACHE" --kernel-dir "$kdir" --bin-dir "$CACHE/build/guest" ${extra[@]+"${extra[@]}"}) ||
 	die "building the initramfs failed"
 echo "    ${initrd#"$TOP"/}"
 flock -u 9
@@ -448,6 +474,7 @@ cmdline="$cmdline daxlab.scenarios=$(
 	echo "${scen_bins[*]}"
 ) daxlab.dax=$dax daxlab.stimeout=$stimeout daxlab.seed=$seed"
 [ -n "$iterations" ] && cmdline="$cmdline daxlab.iterations=$iterations"
+[ -n "$widen" ] && cmdline="$cmdline daxlab.widen=$widen"
 [ -n "$write_cache" ] && cmdline="$cmdline daxlab.write_cache=$write_cache"
 [ -n "$image" ] && cmdline="$cmdline daxlab.keep=1"
 # What every guest of this run shares (the recovery guests of --crash-check too).
@@ -810,6 +837,9 @@ for fs in $fs_list; do
 					[ -f "$w" ] && hit_timeline "$w" "${w%/hit-*}/timeline-${w##*/hit-}" "$run/fs_dax/$name-$fs.txt"
 				done
 			fi
+			wpoints=$(grep "^# daxlab-widen: scenario=$name fs=$fs " "$run/tap.txt" |
+				sed -E 's/.* point=([^ ]*) delays=([0-9]*) us=([0-9]*).*/{"name": "\1", "delays": \2, "us": \3}/' | paste -sd, - || true)
+			[ -n "$widen" ] && camp_json="$camp_json, \"widen\": {\"delay_us\": $widen, \"points\": [$wpoints]}"
 			camp_json="$camp_json}"
 			echo "    campaign $fs $name: ${c_it:-0} rounds in ${c_s:-0} s ($c_rate/s), ${c_hits:-0} hits$([ "${c_hits:-0}" -gt 0 ] && echo ", first after $(cget first_hit_seconds) s (hits/$name-$fs/)")"
 			if [ "${c_hits:-0}" -gt 0 ] && [ "$status" = pass ]; then

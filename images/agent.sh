@@ -8,6 +8,8 @@
 #   daxlab.stimeout=SECS       per-scenario time limit
 #   daxlab.iterations=N        rounds for racing scenarios (DAXLAB_ITERATIONS)
 #   daxlab.seed=S              their seed (DAXLAB_SEED)
+#   daxlab.widen=US            load /lib/daxlab/daxlab-widen.ko around each
+#                              scenario that declares kernel functions to delay
 # Writes TAP to ttyS1 (the host parses only that), files (fs_dax traces,
 # dmesg) to ttyS2 framed by "@@daxlab-file NAME" / "@@daxlab-end", and a
 # human log to the console (ttyS0). Powers the guest off when done; it
@@ -48,6 +50,7 @@ ITERATIONS=$(cmdarg iterations)
 SEED=$(cmdarg seed)
 [ -n "$ITERATIONS" ] && export DAXLAB_ITERATIONS="$ITERATIONS"
 [ -n "$SEED" ] && export DAXLAB_SEED="$SEED"
+WIDEN=$(cmdarg widen)
 
 # Raw mode: no CR/LF translation on the host-parsed channels.
 exec 3>/dev/ttyS1 4>/dev/ttyS2
@@ -282,6 +285,18 @@ for fs in $FS_LIST; do
 		mkdir -p "$witness"
 		dmesg_mark=$(dmesg | wc -l)
 		trace_on
+		# run.sh --widen: seeded delays at the kernel functions the scenario
+		# declared (/scenarios/NNN-name.widen), for its own tasks only.
+		widened=0
+		if [ -n "$WIDEN" ] && [ -s "/scenarios/$scen.widen" ]; then
+			comm=$(printf '%s' "$scen" | cut -c1-15)
+			if insmod /lib/daxlab/daxlab-widen.ko points="$(tr -d ' \n' <"/scenarios/$scen.widen")" \
+				delay_us="$WIDEN" seed="${SEED:-1}" comm="$comm" 2>/tmp/widen.err; then
+				widened=1
+			else
+				say "[$fs] $name: daxlab-widen did not load: $(cat /tmp/widen.err)"
+			fi
+		fi
 		echo "# Subtest: $name $fs" >&3
 		start=$(now_cs)
 		# timeout's watcher child keeps the cwd it started in for up to a
@@ -296,6 +311,10 @@ for fs in $FS_LIST; do
 		end=$(now_cs)
 		rc=$(cat /tmp/rc 2>/dev/null || echo 255)
 		trace_off "$name-$fs"
+		if [ $widened = 1 ]; then
+			rmmod daxlab_widen 2>/dev/null
+			dmesg | tail -n +$((dmesg_mark + 1)) | sed -n 's/.*daxlab-widen: point \([^:]*\): \([0-9]*\) delays, \([0-9]*\) us.*/# daxlab-widen: scenario='"$name"' fs='"$fs"' point=\1 delays=\2 us=\3/p' >&3
+		fi
 		dmesg | tail -n +$((dmesg_mark + 1)) >/tmp/dmesg.part
 		send_file "dmesg/$name-$fs.txt" /tmp/dmesg.part
 		# Witnesses of race hits (scenarios/lib/race.c), one file per hit.

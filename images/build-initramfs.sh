@@ -10,11 +10,12 @@ set -eu
 
 usage() {
 	cat <<'USAGE'
-usage: images/build-initramfs.sh --kernel-dir DIR --bin-dir DIR [--cache DIR]
+usage: images/build-initramfs.sh --kernel-dir DIR --bin-dir DIR [--extra DIR] [--cache DIR]
 
   --kernel-dir DIR  a kernel directory (vmlinuz, kver, lib/modules/KVER);
                     a kernel without lib/modules gets no modules
   --bin-dir DIR     static guest binaries: scenarios/ and tools/ inside
+  --extra DIR       more files for /lib/daxlab/ (e.g. the daxlab-widen module)
   --cache DIR       cache root (default: $DAXLAB_CACHE or .cache)
 USAGE
 }
@@ -22,7 +23,7 @@ USAGE
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 cache=${DAXLAB_CACHE:-$top/.cache}
-kdir="" bindir=""
+kdir="" bindir="" extra=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-h | --help)
@@ -35,6 +36,10 @@ while [ $# -gt 0 ]; do
 		;;
 	--bin-dir)
 		bindir=${2:?--bin-dir needs a directory}
+		shift
+		;;
+	--extra)
+		extra=${2:?--extra needs a directory}
 		shift
 		;;
 	--cache)
@@ -71,7 +76,7 @@ PROGRAMS="/bin/kmod /usr/bin/ndctl /sbin/mke2fs /sbin/mkfs.xfs /usr/sbin/xfs_io 
 hash=$(
 	{
 		cat "$0" "$here/agent.sh"
-		find "$bindir" -type f -print0 | sort -z | xargs -0 sha256sum
+		find "$bindir" ${extra:+"$extra"} -type f -print0 | sort -z | xargs -0 sha256sum
 		echo "$kver"
 		[ -d "$moddir" ] && find "$moddir" -maxdepth 1 -name 'modules.order' -exec sha256sum {} +
 		dpkg-query -W -f='${Package} ${Version}\n' busybox-static kmod ndctl e2fsprogs xfsprogs libc6
@@ -139,6 +144,10 @@ cp "$here/agent.sh" "$stage/init"
 chmod 755 "$stage/init"
 cp "$bindir"/scenarios/* "$stage/scenarios/"
 cp "$bindir"/tools/* "$stage/usr/bin/"
+if [ -n "$extra" ]; then
+	mkdir -p "$stage/lib/daxlab"
+	cp "$extra"/* "$stage/lib/daxlab/"
+fi
 
 tmp_out=$(mktemp "$cache/initramfs/.img.XXXXXX")
 (cd "$stage" && find . -print0 | sort -z | cpio --quiet -o -0 -H newc --owner=0:0) | gzip -1 >"$tmp_out"

@@ -20,6 +20,10 @@
  * A run where no access ever hit SIGBUS, or none ever succeeded beyond the
  * shrunk size, did not exercise the race: that point fails rather than
  * passing without having tested anything.
+ *
+ * run.sh --widen delays these kernel functions (guest-kernel/widen/): the
+ * fault between its block lookup and the PTE insert, and truncate itself.
+ * daxlab-widen: dax_iomap_pte_fault,dax_insert_entry,vmf_insert_mixed,truncate_pagecache
  */
 #include <errno.h>
 #include <fcntl.h>
