@@ -49,6 +49,16 @@ NV-DIMM model (the daxlab-pmem QEMU plugin)
                        set the pmem disk's dax/write_cache in the guest
                        (0: the kernel skips its cache flushes)
 
+Record and replay (QEMU -icount rr; one vCPU: QEMU refuses rr with more)
+  --record             record the run for exact replay: the run directory
+                       keeps replay/ (kernel, initramfs, starting NV-DIMM
+                       image, QEMU's event log); implies --cpus 1
+  --replay RUN_DIR     replay a recorded run bit for bit into a new run
+                       directory and check the TAP stream and the final
+                       NV-DIMM image are identical; may add --trace,
+                       --plugin, --timeout, --results (the plugin watches,
+                       it does not change what the guest does)
+
 Guest
   --kernel PATH        boot this kernel image instead of Debian's prebuilt one
   --modules DIR        its modules directory (.../lib/modules/KVER); omit for
@@ -140,6 +150,37 @@ iterations=""
 widen=""
 write_cache=""
 CACHE=${DAXLAB_CACHE:-$TOP/.cache}
+
+# --replay RUN_DIR: the recorded run's own arguments, then the few options a
+# replay may add (what the plugin watches, limits, where results go).
+replay_dir=""
+orig_args=("$@")
+for ((i = 0; i < $#; i++)); do
+	if [ "${orig_args[$i]}" = --replay ]; then
+		replay_dir=${orig_args[$((i + 1))]:-}
+		[ -n "$replay_dir" ] || die "--replay needs a run directory (try --help)"
+		[ -f "$replay_dir/replay/args" ] || die "not a recorded run (no replay/args): $replay_dir"
+		for f in vmlinuz initrd.cpio.gz pmem-start.img events.bin guest-cmdline.txt; do
+			[ -f "$replay_dir/replay/$f" ] || die "recorded run is incomplete (no replay/$f): $replay_dir"
+		done
+		replay_dir=$(cd "$replay_dir" && pwd)
+		extra_args=()
+		for ((j = 0; j < $#; j++)); do
+			[ $j = "$i" ] || [ $j = $((i + 1)) ] && continue
+			a=${orig_args[$j]}
+			case "$a" in
+			--trace | --plugin | --timeout | --results) extra_args+=("$a") ;;
+			-*) die "--replay takes only --trace, --plugin, --timeout and --results, not $a" ;;
+			*) extra_args+=("$a") ;;
+			esac
+		done
+		mapfile -d '' -t rec_args <"$replay_dir/replay/args"
+		set -- ${rec_args[@]+"${rec_args[@]}"} ${extra_args[@]+"${extra_args[@]}"}
+		break
+	fi
+done
+record=0
+cpus_given=""
 
 need_arg() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (try --help)"; fi; }
 to_mib() { case "$1" in *G) echo $((${1%G} * 1024)) ;; *M) echo "${1%M}" ;; esac }
@@ -238,8 +279,10 @@ while [ $# -gt 0 ]; do
 	--cpus)
 		need_arg "$@"
 		cpus=$2
+		cpus_given=1
 		shift
 		;;
+	--record) record=1 ;;
 	--mem)
 		need_arg "$@"
 		mem=$2
@@ -346,6 +389,31 @@ if [ -n "$widen" ]; then
 fi
 case "$write_cache" in "" | 0 | 1) ;; *) die "--guest-write-cache must be 0 or 1, not '$write_cache'" ;; esac
 is_pos "$cpus" || die "--cpus must be a positive integer, not '$cpus'"
+if [ $record = 1 ]; then
+	[ -z "$replay_dir" ] || die "--record and --replay exclude each other"
+	[ -z "$cpus_given" ] || [ "$cpus" = 1 ] ||
+		die "--record needs one vCPU (QEMU refuses record/replay with more): drop --cpus $cpus"
+	cpus=1
+fi
+[ -z "$replay_dir" ] || cpus=1
+# What a replay needs of this run's arguments: those that shape the guest
+# and the host-side view of it. The kernel, initramfs, image and guest
+# command line are kept as files instead.
+save_args=()
+if [ $record = 1 ]; then
+	for ((i = 0; i < ${#orig_args[@]}; i++)); do
+		a=${orig_args[$i]}
+		case "$a" in
+		--record) ;;
+		--no-dax) save_args+=("$a") ;;
+		--trace) [ "${orig_args[$((i + 1))]:--}" = "${orig_args[$((i + 1))]#-}" ] && i=$((i + 1)) ;;
+		--widen) save_args+=("$a") ;;
+		--results | --plugin | --timeout | --kernel | --modules | --image | --crash-samples) i=$((i + 1)) ;;
+		--crash-check) save_args+=(--scenario "${orig_args[$((i + 1))]}") && i=$((i + 1)) ;;
+		*) save_args+=("$a") ;;
+		esac
+	done
+fi
 is_pos "$timeout" || die "--timeout must be a positive number of seconds, not '$timeout'"
 is_pos "$stimeout" || die "--scenario-timeout must be a positive number of seconds, not '$stimeout'"
 [[ "$pmem_size" =~ ^[0-9]+[MG]$ ]] || die "--pmem-size must look like 512M or 1G, not '$pmem_size'"
@@ -403,7 +471,12 @@ if ! make -s -C "$TOP" CACHE="$CACHE" $targets >"$CACHE/make.log" 2>&1; then
 fi
 
 step "guest kernel"
-if [ -n "$kernel" ]; then
+if [ -n "$replay_dir" ]; then
+	# A replay boots exactly what was recorded.
+	kdir=$replay_dir/replay
+	kver=$(cat "$kdir/kver")
+	kernel_desc="$(cat "$kdir/kernel.txt") (replay of ${replay_dir##*/})"
+elif [ -n "$kernel" ]; then
 	kdir=$(mktemp -d "${TMPDIR:-/tmp}/daxlab-kernel.XXXXXX")
 	trap 'rm -rf "$kdir"' EXIT
 	ln -s "$kernel" "$kdir/vmlinuz"
@@ -425,7 +498,7 @@ fi
 echo "    $kernel_desc"
 
 extra=()
-if [ -n "$widen" ]; then
+if [ -n "$widen" ] && [ -z "$replay_dir" ]; then
 	step "daxlab-widen module"
 	wargs=(--kver "$kver" --cache "$CACHE")
 	[ -n "$kernel" ] && wargs+=(--build-dir "$modules/build")
@@ -433,8 +506,12 @@ if [ -n "$widen" ]; then
 	extra=(--extra "$wdir")
 fi
 step "initramfs"
-initrd=$("$TOP/images/build-initramfs.sh" --cache "$CACHE" --kernel-dir "$kdir" --bin-dir "$CACHE/build/guest" ${extra[@]+"${extra[@]}"}) ||
-	die "building the initramfs failed"
+if [ -n "$replay_dir" ]; then
+	initrd=$replay_dir/replay/initrd.cpio.gz
+else
+	initrd=$("$TOP/images/build-initramfs.sh" --cache "$CACHE" --kernel-dir "$kdir" --bin-dir "$CACHE/build/guest" ${extra[@]+"${extra[@]}"}) ||
+		die "building the initramfs failed"
+fi
 echo "    ${initrd#"$TOP"/}"
 flock -u 9
 
@@ -460,7 +537,11 @@ pmem_base=$(printf '0x%x' $(((4096 + (above_mib + 1023) / 1024 * 1024) * 1024 * 
 pmem_bytes=$(($(to_mib "$pmem_size") * 1024 * 1024))
 qemu_version=$(qemu-system-x86_64 --version | head -n1)
 pmem_file=$run/pmem0.img
-if [ -n "$image" ]; then
+if [ -n "$replay_dir" ]; then
+	# The NV-DIMM as it was when the recording started (never the live --image).
+	cp --sparse=always "$replay_dir/replay/pmem-start.img" "$pmem_file"
+	[ "$plugin" = persist ] && cp --sparse=always "$pmem_file" "$run/pmem-base.img"
+elif [ -n "$image" ]; then
 	pmem_file=$image
 	# Crash states start from the image as it was at boot.
 	[ "$plugin" = persist ] && cp --sparse=always "$image" "$run/pmem-base.img"
@@ -475,13 +556,30 @@ cmdline="$cmdline daxlab.scenarios=$(
 ) daxlab.dax=$dax daxlab.stimeout=$stimeout daxlab.seed=$seed"
 [ -n "$iterations" ] && cmdline="$cmdline daxlab.iterations=$iterations"
 [ -n "$widen" ] && cmdline="$cmdline daxlab.widen=$widen"
+if [ -n "$replay_dir" ]; then
+	cmdline=$(cat "$replay_dir/replay/guest-cmdline.txt")
+elif [ $record = 1 ]; then
+	# Everything a replay needs, kept with the run (the cache may change).
+	step "record: keeping the kernel, initramfs and starting NV-DIMM image in replay/"
+	mkdir -p "$run/replay"
+	cp -L "$kdir/vmlinuz" "$run/replay/vmlinuz"
+	cp "$initrd" "$run/replay/initrd.cpio.gz"
+	cp --sparse=always "$pmem_file" "$run/replay/pmem-start.img"
+	echo "$kver" >"$run/replay/kver"
+	echo "$kernel_desc" >"$run/replay/kernel.txt"
+	echo "$cmdline" >"$run/replay/guest-cmdline.txt"
+	printf '%s\0' ${save_args[@]+"${save_args[@]}"} >"$run/replay/args"
+fi
+rr_opts=()
+[ $record = 1 ] && rr_opts=(-icount "shift=auto,rr=record,rrfile=$run/replay/events.bin")
+[ -n "$replay_dir" ] && rr_opts=(-icount "shift=auto,rr=replay,rrfile=$replay_dir/replay/events.bin")
 [ -n "$write_cache" ] && cmdline="$cmdline daxlab.write_cache=$write_cache"
 [ -n "$image" ] && cmdline="$cmdline daxlab.keep=1"
 # What every guest of this run shares (the recovery guests of --crash-check too).
 qemu_common=(-accel tcg -cpu "$cpu_model" -smp "$cpus" -kernel "$kdir/vmlinuz" -initrd "$initrd"
 	-display none -monitor none -no-reboot)
 # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
-qemu=(qemu-system-x86_64 "${qemu_common[@]}"
+qemu=(qemu-system-x86_64 "${qemu_common[@]}" ${rr_opts[@]+"${rr_opts[@]}"}
 	-machine "pc,nvdimm=on,nvdimm-persistence=$nvdimm_persistence"
 	-m "$mem,slots=2,maxmem=$(($(to_mib "$mem") + $(to_mib "$pmem_size") + 1024))M"
 	-object "memory-backend-file,id=mem1,share=on,mem-path=$pmem_file,size=$pmem_size"
@@ -589,6 +687,28 @@ if [ -n "$iomem" ]; then
 	if [ "${iomem%%(*}" != "$want" ] && [ "$iomem" != "$want" ]; then
 		guest_status="window-mismatch"
 		guest_reason="NV-DIMM window mismatch: run.sh computed $want, the guest reports $iomem"
+	fi
+fi
+
+# Record/replay: the recording keeps its final NV-DIMM digest; a replay
+# must end with the same TAP stream and the same NV-DIMM image.
+rr_json=""
+replay_ok=1
+if [ $record = 1 ]; then
+	sha256sum <"$pmem_file" | cut -d' ' -f1 >"$run/replay/pmem-final.sha256"
+	rr_json="\"record\": {\"dir\": \"replay\", \"events_bytes\": $(stat -c %s "$run/replay/events.bin" 2>/dev/null || echo 0), \"pmem_final_sha256\": \"$(cat "$run/replay/pmem-final.sha256")\"},"
+elif [ -n "$replay_dir" ]; then
+	want_sha=$(cat "$replay_dir/replay/pmem-final.sha256" 2>/dev/null || true)
+	got_sha=$(sha256sum <"$pmem_file" | cut -d' ' -f1)
+	tap_same=false image_same=false
+	cmp -s "$replay_dir/tap.txt" "$run/tap.txt" && tap_same=true
+	[ "$want_sha" = "$got_sha" ] && image_same=true
+	[ $tap_same = true ] && [ $image_same = true ] || replay_ok=0
+	rr_json="\"replay\": {\"of\": \"$replay_dir\", \"tap_identical\": $tap_same, \"pmem_image_identical\": $image_same, \"pmem_final_sha256\": \"$got_sha\"},"
+	if [ $replay_ok = 0 ] && [ "$guest_status" = completed ]; then
+		guest_status=replay-diverged
+		guest_reason="replay diverged: TAP identical: $tap_same, NV-DIMM image identical: $image_same"
+		diff "$replay_dir/tap.txt" "$run/tap.txt" >"$run/replay-tap.diff" 2>&1 || true
 	fi
 fi
 
@@ -889,6 +1009,7 @@ cat >"$run/summary.json" <<JSON
   "pmem_stats": $(json_str "$([ -f "$run/pmem-stats.json" ] && echo pmem-stats.json)"),
   "pmem_trace": $(json_str "$([ -f "$run/pmem-trace.bin" ] && echo pmem-trace.bin)"),
   "cpus": $cpus,
+  $rr_json
   "pmem_size": $(json_str "$pmem_size"),
   "image": $(json_str "$image"),
   "image_boots": $(sed -n 's/^# daxlab-image: .*boots=\([0-9]*\).*/\1/p' "$run/tap.txt" | head -n1 | grep . || echo null),
@@ -905,5 +1026,7 @@ echo
 echo "daxlab run $run_id: $passed passed, $failed failed, $skipped skipped, $timedout timeout (guest $guest_status, $((end_wall - start_wall)) s)"
 printf '%s' "$summary_lines"
 [ -n "$guest_reason" ] && echo "  guest: $guest_reason"
+[ $record = 1 ] && echo "  recorded: replay it with ./run.sh --replay ${run#"$TOP"/}"
+[ -n "$replay_dir" ] && [ $replay_ok = 1 ] && echo "  replay of ${replay_dir##*/}: TAP stream and NV-DIMM image identical (sha256 ${got_sha:0:16}...)"
 echo "  results: ${run#"$TOP"/}"
 [ $((failed + timedout)) -eq 0 ] && [ "$guest_status" = completed ]

@@ -64,6 +64,12 @@ def test_list_shows_every_scenario_with_a_description():
         (["--trace", "range=lots"], "--trace: range must look like 0x1000-0x200000"),
         (["--trace", "colour=red"], "--trace: unknown filter 'colour=red'"),
         (["--trace", "--plugin", "off"], "--trace needs the plugin"),
+        (["--iterations", "0"], "--iterations must be a positive number"),
+        (["--iterations", "lots"], "--iterations must be a positive number"),
+        (["--widen", "0"], "--widen takes microseconds"),
+        (["--record", "--cpus", "2"], "--record needs one vCPU"),
+        (["--replay"], "--replay needs a run directory"),
+        (["--replay", "/nonexistent/run"], "not a recorded run (no replay/args): /nonexistent/run"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message):

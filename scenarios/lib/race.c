@@ -293,7 +293,7 @@ void race_witness_bytes(const char *label, uint64_t off, const void *expected, c
 	for (int which = 0; which < 2; which++) {
 		const unsigned char *b = which ? s : e;
 
-		fprintf(witness, "  %-8s", which ? "seen" : "expected");
+		fprintf(witness, "  %-9s", which ? "seen" : "expected");
 		for (size_t i = 0; i < n; i++)
 			fprintf(witness, "%s%02x", i && !(i % 8) ? " " : "", b[first + i]);
 		fprintf(witness, "\n");
