@@ -332,8 +332,11 @@ fi
 scen_bins=()
 scen_names=()
 mapfile -t scenarios < <(printf '%s\n' "${scenarios[@]}" | awk '!seen[$0]++')
+pmem1=0
 for s in "${scenarios[@]}"; do
 	f=$(scenario_file "$s") || die "no such scenario: $s (see --list)"
+	# A scenario that needs a second, small NV-DIMM (/dev/pmem1) says so.
+	grep -q '^ \* daxlab-needs: .*\bpmem1\b' "$f" && pmem1=1
 	b=${f##*/}
 	scen_bins+=("${b%.c}")
 	scen_names+=("${b:4:-2}")
@@ -535,6 +538,7 @@ ram_mib=$(to_mib "$mem")
 if [ "$ram_mib" -ge 3584 ]; then above_mib=$((ram_mib - 3072)); else above_mib=0; fi
 pmem_base=$(printf '0x%x' $(((4096 + (above_mib + 1023) / 1024 * 1024) * 1024 * 1024)))
 pmem_bytes=$(($(to_mib "$pmem_size") * 1024 * 1024))
+PMEM1_MIB=384 # mkfs.xfs wants more than 300 MB
 qemu_version=$(qemu-system-x86_64 --version | head -n1)
 pmem_file=$run/pmem0.img
 if [ -n "$replay_dir" ]; then
@@ -556,6 +560,8 @@ cmdline="$cmdline daxlab.scenarios=$(
 ) daxlab.dax=$dax daxlab.stimeout=$stimeout daxlab.seed=$seed"
 [ -n "$iterations" ] && cmdline="$cmdline daxlab.iterations=$iterations"
 [ -n "$widen" ] && cmdline="$cmdline daxlab.widen=$widen"
+[ $pmem1 = 1 ] && cmdline="$cmdline daxlab.pmem1=1"
+cmdline="$cmdline daxlab.pmem_base=$pmem_base"
 if [ -n "$replay_dir" ]; then
 	cmdline=$(cat "$replay_dir/replay/guest-cmdline.txt")
 elif [ $record = 1 ]; then
@@ -578,12 +584,22 @@ rr_opts=()
 # What every guest of this run shares (the recovery guests of --crash-check too).
 qemu_common=(-accel tcg -cpu "$cpu_model" -smp "$cpus" -kernel "$kdir/vmlinuz" -initrd "$initrd"
 	-display none -monitor none -no-reboot)
+pmem1_opts=()
+if [ $pmem1 = 1 ]; then
+	# The second NV-DIMM: small, after the first, not watched by the plugin.
+	# (Linux may number its region first: the agent finds the main one by
+	# its address, daxlab.pmem_base.)
+	truncate -s "${PMEM1_MIB}M" "$run/pmem1.img"
+	# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
+	pmem1_opts=(-object "memory-backend-file,id=mem2,share=on,mem-path=$run/pmem1.img,size=${PMEM1_MIB}M"
+		-device nvdimm,id=nv2,memdev=mem2)
+fi
 # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 qemu=(qemu-system-x86_64 "${qemu_common[@]}" ${rr_opts[@]+"${rr_opts[@]}"}
 	-machine "pc,nvdimm=on,nvdimm-persistence=$nvdimm_persistence"
-	-m "$mem,slots=2,maxmem=$(($(to_mib "$mem") + $(to_mib "$pmem_size") + 1024))M"
+	-m "$mem,slots=2,maxmem=$(($(to_mib "$mem") + $(to_mib "$pmem_size") + PMEM1_MIB + 1024))M"
 	-object "memory-backend-file,id=mem1,share=on,mem-path=$pmem_file,size=$pmem_size"
-	-device nvdimm,id=nv1,memdev=mem1 -append "$cmdline"
+	-device nvdimm,id=nv1,memdev=mem1 ${pmem1_opts[@]+"${pmem1_opts[@]}"} -append "$cmdline"
 	-chardev "file,id=con,path=$run/console.log" -serial chardev:con
 	-chardev "file,id=tap,path=$run/tap.txt" -serial chardev:tap
 	-chardev "file,id=files,path=$run/guest-files.raw" -serial chardev:files)

@@ -89,13 +89,13 @@ if [ "$(cmdarg mode)" = recover ]; then
 		[ $tries -gt 300 ] && break
 		sleep 0.1
 	done
-		mkdir -p /mnt/rec
+	mkdir -p /mnt/rec
 	modprobe -q ext4 2>/dev/null
 	modprobe -q xfs 2>/dev/null
 	echo "TAP version 13" >&3
 	for dev in /dev/pmem*; do
 		[ -b "$dev" ] || continue
-				# Which image this is: where its data starts (the fsdax device's
+		# Which image this is: where its data starts (the fsdax device's
 		# resource), the host knows the DIMMs' order and the data offset.
 		d=$(readlink -f "/sys/block/${dev#/dev/}/device")
 		res=$(cat "$d/resource" 2>/dev/null || echo unknown)
@@ -120,12 +120,29 @@ if [ "$(cmdarg mode)" = recover ]; then
 	sleep 60
 fi
 
+# The NV-DIMM under test is the region at daxlab.pmem_base; Linux numbers
+# regions in its own order, so with a second DIMM (daxlab.pmem1=1) it need
+# not be region0. PMEM, NS and REGION name its devices from here on.
+NREGIONS=1
+[ "$(cmdarg pmem1)" = 1 ] && NREGIONS=2
+PMEM_BASE=$(cmdarg pmem_base)
 tries=0
-until [ -e /sys/bus/nd/devices/region0 ]; do
+until [ "$(find /sys/bus/nd/devices -maxdepth 1 -name 'region*' 2>/dev/null | wc -l)" -ge $NREGIONS ]; do
 	tries=$((tries + 1))
 	[ $tries -gt 100 ] && die "no NV-DIMM region (is the nfit module in the initramfs? is -device nvdimm there?)"
 	sleep 0.1
 done
+REGION=region0
+OTHER_REGION=""
+for r in /sys/bus/nd/devices/region*; do
+	if [ -n "$PMEM_BASE" ] && [ $(($(cat "$r/resource"))) = $((PMEM_BASE)) ]; then
+		REGION=${r##*/}
+	else
+		OTHER_REGION=${r##*/}
+	fi
+done
+PMEM=pmem${REGION#region}
+NS=namespace${REGION#region}.0
 
 # The raw namespace only gives a non-DAX block device: make it fsdax. A kept
 # image (daxlab.keep=1, run.sh --image) is fsdax already: leave it alone.
@@ -133,26 +150,35 @@ KEEP=$(cmdarg keep)
 if [ "$KEEP" = 1 ] && ndctl list -N 2>/dev/null | grep -q '"mode":"fsdax"'; then
 	ndctl list -N >/tmp/ndctl.out 2>&1
 	say "kept image: namespace already fsdax"
-elif ! ndctl create-namespace -f -e namespace0.0 -m fsdax --map=mem >/tmp/ndctl.out 2>&1; then
+elif ! ndctl create-namespace -f -e "$NS" -m fsdax --map=mem >/tmp/ndctl.out 2>&1; then
 	cat /tmp/ndctl.out >/dev/console
 	die "ndctl create-namespace failed"
 fi
 tries=0
-until [ -b /dev/pmem0 ]; do
+until [ -b "/dev/$PMEM" ]; do
 	tries=$((tries + 1))
-	[ $tries -gt 100 ] && die "/dev/pmem0 did not appear"
+	[ $tries -gt 100 ] && die "/dev/$PMEM did not appear"
 	sleep 0.1
 done
 send_file ndctl-namespace.json /tmp/ndctl.out
+# A second NV-DIMM for scenarios that partition a pmem device of their own.
+# Scenarios find it as $DAXLAB_PMEM1.
+if [ -n "$OTHER_REGION" ]; then
+	if ndctl create-namespace -f -e "namespace${OTHER_REGION#region}.0" -m fsdax --map=mem >/tmp/ndctl1.out 2>&1; then
+		export DAXLAB_PMEM1="/dev/pmem${OTHER_REGION#region}"
+	else
+		say "second NV-DIMM: ndctl create-namespace failed: $(tail -n1 /tmp/ndctl1.out)"
+	fi
+fi
 # --guest-write-cache: whether the kernel flushes CPU caches on DAX writeback.
 WRITE_CACHE=$(cmdarg write_cache)
 if [ -n "$WRITE_CACHE" ]; then
-	echo "$WRITE_CACHE" >/sys/block/pmem0/dax/write_cache || die "cannot set dax/write_cache"
+	echo "$WRITE_CACHE" >"/sys/block/$PMEM/dax/write_cache" || die "cannot set dax/write_cache"
 fi
 # Where the block device's data starts on the NV-DIMM (after the fsdax info
 # block): the pfn device's resource, for crash images cut to the filesystem.
 for d in /sys/bus/nd/devices/pfn*; do
-	[ -f "$d/resource" ] && [ -n "$(cat "$d/namespace" 2>/dev/null)" ] &&
+	[ -f "$d/resource" ] && [ "$(cat "$d/namespace" 2>/dev/null)" = "$NS" ] &&
 		echo "$(basename "$d") resource=$(cat "$d/resource") size=$(cat "$d/size")"
 done >/tmp/pfn.txt 2>/dev/null
 send_file pmem-data.txt /tmp/pfn.txt
@@ -183,7 +209,7 @@ trace_off() { # NAME
 mount_fs() { # FS
 	umount /mnt/dax 2>/dev/null
 	# A kept image with this filesystem on it is mounted as it is.
-	if [ "$KEEP" = 1 ] && [ "$(blkid -s TYPE -o value /dev/pmem0 2>/dev/null)" = "$1" ]; then
+	if [ "$KEEP" = 1 ] && [ "$(blkid -s TYPE -o value "/dev/$PMEM" 2>/dev/null)" = "$1" ]; then
 		mkfs_skip=1
 	else
 		mkfs_skip=0
@@ -191,7 +217,7 @@ mount_fs() { # FS
 	case "$1" in
 	ext4 | ext2)
 		modprobe -q ext4 2>/dev/null
-		[ $mkfs_skip = 1 ] || /sbin/mke2fs -q -F -t "$1" -b 4096 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
+		[ $mkfs_skip = 1 ] || /sbin/mke2fs -q -F -t "$1" -b 4096 "/dev/$PMEM" >/tmp/mkfs.out 2>&1 || {
 			echo "mke2fs failed: $(head -n1 /tmp/mkfs.out)"
 			return 1
 		}
@@ -200,7 +226,7 @@ mount_fs() { # FS
 		;;
 	xfs)
 		modprobe -q xfs 2>/dev/null
-		[ $mkfs_skip = 1 ] || /sbin/mkfs.xfs -q -f -m reflink=0 /dev/pmem0 >/tmp/mkfs.out 2>&1 || {
+		[ $mkfs_skip = 1 ] || /sbin/mkfs.xfs -q -f -m reflink=0 "/dev/$PMEM" >/tmp/mkfs.out 2>&1 || {
 			cat /tmp/mkfs.out >/dev/console
 			echo "mkfs.xfs failed: $(head -n1 /tmp/mkfs.out)"
 			return 1
@@ -215,7 +241,7 @@ mount_fs() { # FS
 	esac
 	dmesg_mark=$(dmesg | wc -l)
 	# shellcheck disable=SC2086 # $opts is "" or one "-o x" pair
-	if ! mount -t "$1" $opts /dev/pmem0 /mnt/dax 2>/tmp/mount.out; then
+	if ! mount -t "$1" $opts "/dev/$PMEM" /mnt/dax 2>/tmp/mount.out; then
 		reason=$(dmesg | tail -n +$((dmesg_mark + 1)) | grep -i -m1 -E 'dax|error|unsupported' | sed 's/^\[[^]]*\] //')
 		echo "mount -t $1 $opts failed: ${reason:-$(cat /tmp/mount.out)}"
 		return 1
@@ -231,7 +257,7 @@ set -- $FS_LIST
 nfs=$#
 echo "TAP version 13" >&3
 echo "1..$((nscen * nfs))" >&3
-echo "# daxlab-guest: kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) flush=$(grep -o -w -E 'clwb|clflushopt|clflush' /proc/cpuinfo | sort -u | tr '\n' , | sed 's/,$//') write_cache=$(cat /sys/block/pmem0/dax/write_cache 2>/dev/null || echo -) persistence_domain=$(cat /sys/bus/nd/devices/region0/persistence_domain 2>/dev/null || echo -)" >&3
+echo "# daxlab-guest: kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo) flush=$(grep -o -w -E 'clwb|clflushopt|clflush' /proc/cpuinfo | sort -u | tr '\n' , | sed 's/,$//') write_cache=$(cat "/sys/block/$PMEM/dax/write_cache" 2>/dev/null || echo -) persistence_domain=$(cat "/sys/bus/nd/devices/$REGION/persistence_domain" 2>/dev/null || echo -)" >&3
 n=0
 WARN_RE='Call Trace|BUG:|WARNING:|Oops|Kernel panic|general protection fault|possible circular locking|INFO: task .* blocked'
 

@@ -45,13 +45,14 @@ def test_widen_delays_the_declared_kernel_functions(daxlab):
 def test_record_then_replay_is_identical_and_can_trace(daxlab, tmp_path):
     rec = daxlab("--record", "--scenario", "fault-vs-truncate", "--iterations", "3")
     assert rec.rc == 0, rec
-    assert rec.summary["cpus"] == 1 and rec.summary["record"]["events_bytes"] > 0
+    recorded = rec.summary  # rec.dir and rec.summary follow results/latest
+    assert recorded["cpus"] == 1 and recorded["record"]["events_bytes"] > 0
     recdir = rec.dir
     rep = daxlab("--replay", str(recdir), "--trace")
     assert rep.rc == 0, rep
     r = rep.summary["replay"]
     assert r["tap_identical"] and r["pmem_image_identical"], r
-    assert r["pmem_final_sha256"] == rec.summary["record"]["pmem_final_sha256"]
+    assert r["pmem_final_sha256"] == recorded["record"]["pmem_final_sha256"]
     assert (rep.dir / "pmem-trace.bin").stat().st_size > 24
     assert (rep.dir / "tap.txt").read_bytes() == (recdir / "tap.txt").read_bytes()
     # the live image of the recording was not touched by the replay
