@@ -8,6 +8,7 @@
 #   daxlab.stimeout=SECS       per-scenario time limit
 #   daxlab.iterations=N        rounds for racing scenarios (DAXLAB_ITERATIONS)
 #   daxlab.seed=S              their seed (DAXLAB_SEED)
+#   daxlab.strict=1            known kernel windows are hits (DAXLAB_STRICT)
 #   daxlab.widen=US            load /lib/daxlab/daxlab-widen.ko around each
 #                              scenario that declares kernel functions to delay
 # Writes TAP to ttyS1 (the host parses only that), files (fs_dax traces,
@@ -50,6 +51,7 @@ ITERATIONS=$(cmdarg iterations)
 SEED=$(cmdarg seed)
 [ -n "$ITERATIONS" ] && export DAXLAB_ITERATIONS="$ITERATIONS"
 [ -n "$SEED" ] && export DAXLAB_SEED="$SEED"
+[ "$(cmdarg strict)" = 1 ] && export DAXLAB_STRICT=1
 WIDEN=$(cmdarg widen)
 
 # Raw mode: no CR/LF translation on the host-parsed channels.

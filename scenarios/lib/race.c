@@ -302,6 +302,32 @@ void race_witness_bytes(const char *label, uint64_t off, const void *expected, c
 	pthread_mutex_unlock(&hit_lock);
 }
 
+static unsigned nknown;
+
+bool race_known(const char *what, ...)
+{
+	const char *strict = getenv("DAXLAB_STRICT");
+	char line[512];
+	va_list ap;
+
+	va_start(ap, what);
+	vsnprintf(line, sizeof(line), what, ap);
+	va_end(ap);
+	if (strict && !strcmp(strict, "1")) {
+		race_hit("known kernel window (strict): %s", line);
+		return true;
+	}
+	if (__atomic_fetch_add(&nknown, 1, __ATOMIC_RELAXED) < WITNESS_FILES)
+		tap_diag("daxlab-known: round=%u what=%s",
+		         __atomic_load_n(&cur_round, __ATOMIC_RELAXED), line);
+	return false;
+}
+
+unsigned race_knowns(void)
+{
+	return __atomic_load_n(&nknown, __ATOMIC_RELAXED);
+}
+
 unsigned race_hits(void)
 {
 	return __atomic_load_n(&nhits, __ATOMIC_RELAXED);
@@ -318,13 +344,13 @@ void race_end(void)
 		witness = NULL;
 	}
 	if (nhits)
-		tap_diag("daxlab-campaign: iterations=%u seconds=%.3f hits=%u first_hit_round=%u "
-		         "first_hit_seconds=%.3f seed=%llu",
-		         rounds_run, secs, nhits, first_hit_round,
+		tap_diag("daxlab-campaign: iterations=%u seconds=%.3f hits=%u known=%u "
+		         "first_hit_round=%u first_hit_seconds=%.3f seed=%llu",
+		         rounds_run, secs, nhits, race_knowns(), first_hit_round,
 		         (double)(first_hit_ns - camp_start_ns) / 1e9,
 		         (unsigned long long)camp_seed);
 	else
-		tap_diag("daxlab-campaign: iterations=%u seconds=%.3f hits=0 seed=%llu", rounds_run,
-		         secs, (unsigned long long)camp_seed);
+		tap_diag("daxlab-campaign: iterations=%u seconds=%.3f hits=0 known=%u seed=%llu",
+		         rounds_run, secs, race_knowns(), (unsigned long long)camp_seed);
 	pthread_mutex_unlock(&hit_lock);
 }
