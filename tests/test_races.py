@@ -58,3 +58,34 @@ def test_record_then_replay_is_identical_and_can_trace(daxlab, tmp_path):
     # the live image of the recording was not touched by the replay
     assert subprocess.run(["sha256sum", str(recdir / "pmem0.img")], capture_output=True,
                           text=True, check=True).stdout.split()[0] == r["pmem_final_sha256"]
+
+
+DAX_SCENARIOS = ["fault-vs-truncate", "cow-private", "hole-fill", "fault-mtime", "pmd-pte",
+                 "punch-vs-fault", "truncate-tail", "block-zeroing", "partition-dax",
+                 "rw-mmap-coherence", "io-vs-truncate", "stale-pmd", "gup-vs-truncate",
+                 "mmap-fsync-durability"]
+
+
+def test_every_dax_scenario_passes_on_ext4_xfs_and_ext2(daxlab):
+    args = [a for name in DAX_SCENARIOS for a in ("--scenario", name)]
+    run = daxlab(*args, "--fs", "all", timeout=2400)
+    assert run.rc == 0, run
+    for s in run.summary["scenarios"]:
+        assert s["status"] == "pass" or (s["fs"] == "ext2" and s["status"] == "skip"), s
+        assert s["status"] != "pass" or s["dax"], s
+        if "campaign" in s:
+            assert s["campaign"]["hits"] == 0 and s["campaign"]["iterations"] > 0, s
+    racing = {s["name"] for s in run.summary["scenarios"] if "campaign" in s}
+    assert {"fault-vs-truncate", "cow-private", "io-vs-truncate"} <= racing, racing
+
+
+def test_second_fsync_of_a_mapping_is_durable_and_a_missing_flush_is_caught(daxlab):
+    ok = daxlab("--crash-check", "mmap-fsync-durability", "--fs", "ext4,xfs")
+    assert ok.rc == 0, ok
+    for fs in ("ext4", "xfs"):
+        cc = ok.scenario("mmap-fsync-durability", fs)["crash_check"]
+        assert cc["failures"] == 0 and cc["states_checked"] > 0, cc
+    lost = daxlab("--crash-check", "mmap-fsync-durability", "--guest-write-cache", "0")
+    assert lost.rc == 1, lost
+    s = lost.scenario("mmap-fsync-durability", "ext4")
+    assert s["status"] == "fail" and s["crash_check"]["failures"] > 0, s
