@@ -17,7 +17,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <sched.h>
 #include <stdint.h>
@@ -65,31 +64,6 @@ static void sfence(void)
 	__asm__ volatile("sfence" ::: "memory");
 }
 
-/* Device offset of file offset @off, or -1. */
-static long long device_offset(int fd, unsigned off)
-{
-	struct {
-		struct fiemap fm;
-		struct fiemap_extent ext[8];
-	} q;
-
-	memset(&q, 0, sizeof(q));
-	q.fm.fm_start = off;
-	q.fm.fm_length = LINE;
-	q.fm.fm_flags = FIEMAP_FLAG_SYNC;
-	q.fm.fm_extent_count = 8;
-	if (ioctl(fd, FS_IOC_FIEMAP, &q.fm) != 0 || q.fm.fm_mapped_extents == 0)
-		return -1;
-	for (unsigned i = 0; i < q.fm.fm_mapped_extents; i++) {
-		struct fiemap_extent *e = &q.ext[i];
-
-		if (off >= e->fe_logical && off < e->fe_logical + e->fe_length &&
-		    !(e->fe_flags & (FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_UNKNOWN)))
-			return (long long)(e->fe_physical + (off - e->fe_logical));
-	}
-	return -1;
-}
-
 static void expect(unsigned long long cp, long long dev, const struct region *r,
                    const char *durable, const char *samples, const char *seen)
 {
@@ -135,7 +109,7 @@ int main(void)
 	if (fd < 0 || pwrite(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf) || fsync(fd) != 0)
 		tap_bail("cannot write the litmus file: %s", strerror(errno));
 	for (unsigned i = 0; i < 4; i++) {
-		dev[i] = device_offset(fd, all[i]->off);
+		dev[i] = daxenv_device_offset(fd, all[i]->off, LINE);
 		found &= dev[i] >= 0;
 	}
 	tap_ok(found, "FIEMAP located the litmus lines on the device");

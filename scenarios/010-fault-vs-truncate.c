@@ -50,13 +50,6 @@
 #define DEFAULT_ROUNDS 12
 
 /*
- * The file's phase, as the truncating thread publishes it: a sequence
- * number that grows at every change, times 4, plus the phase. An access
- * whose phase was the same before and after it happened entirely in it.
- */
-enum phase { GROWN = 0, SHRINKING = 1, SHRUNK = 2, GROWING = 3 };
-
-/*
  * Every 8-byte word holds a tag that says where it came from: the file's
  * initial contents (OLD) or a store through the mapping (NEW, with the
  * phase word of the file when the store began).
@@ -68,45 +61,12 @@ enum phase { GROWN = 0, SHRINKING = 1, SHRUNK = 2, GROWING = 3 };
 struct race {
 	int fd;
 	uint64_t *map;
-	uint64_t phase; /* seq << 2 | enum phase, written by the truncater */
+	uint64_t phase; /* race.h phase word, written by the truncater */
 	unsigned round;
 	/* what happened, for the diagnostics and the "race happened" point */
 	unsigned long sigbus, beyond_ok, loads, stores;
 	unsigned long eof_data, stale_map, stale_read, incoherent;
 };
-
-static uint64_t phase_now(struct race *r)
-{
-	return __atomic_load_n(&r->phase, __ATOMIC_SEQ_CST);
-}
-
-static void phase_set(struct race *r, enum phase p)
-{
-	uint64_t seq = (phase_now(r) >> 2) + 1;
-
-	__atomic_store_n(&r->phase, seq << 2 | p, __ATOMIC_SEQ_CST);
-}
-
-static void add(unsigned long *c)
-{
-	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
-}
-
-static void truncater(struct race *r, struct race_rng *rng)
-{
-	for (unsigned c = 0; c < CYCLES; c++) {
-		race_jitter(rng, 200000);
-		phase_set(r, SHRINKING);
-		if (ftruncate(r->fd, SMALL_SIZE))
-			tap_bail("ftruncate shrink: %s", strerror(errno));
-		phase_set(r, SHRUNK);
-		race_jitter(rng, 200000);
-		phase_set(r, GROWING);
-		if (ftruncate(r->fd, FULL_SIZE))
-			tap_bail("ftruncate grow: %s", strerror(errno));
-		phase_set(r, GROWN);
-	}
-}
 
 /*
  * A word read beyond SMALL_SIZE once the file has been shrunk and grown
@@ -128,24 +88,24 @@ static void faulter(struct race *r, struct race_rng *rng, unsigned id)
 		unsigned page = race_below(rng, NPAGES);
 		size_t word = (page * PAGE + race_below(rng, PAGE / 8) * 8) / 8;
 		bool beyond = word * 8 >= SMALL_SIZE, beyond_page = word * 8 >= SMALL_PAGES;
-		uint64_t before = phase_now(r), after, v = 0;
+		uint64_t before = race_phase_get(&r->phase), after, v = 0;
 		bool store = race_below(rng, 4) == 0;
 		int sig;
 
 		if (store) {
 			v = NEW_TAG | (before & ~TAG_MASK);
 			sig = race_store(&r->map[word], &v, 8);
-			add(&r->stores);
+			race_add(&r->stores);
 		} else {
 			sig = race_load(&r->map[word], &v, 8);
-			add(&r->loads);
+			race_add(&r->loads);
 		}
-		after = phase_now(r);
+		after = race_phase_get(&r->phase);
 		if (sig) {
 			if (sig == SIGBUS && beyond_page)
-				add(&r->sigbus);
-			if (!beyond_page || (before == after && (after & 3) == GROWN)) {
-				add(&r->eof_data);
+				race_add(&r->sigbus);
+			if (!beyond_page || (before == after && (after & 3) == RACE_GROWN)) {
+				race_add(&r->eof_data);
 				race_hit("thread %u: signal %d at offset %zu, inside EOF", id, sig,
 				         word * 8);
 			}
@@ -153,29 +113,29 @@ static void faulter(struct race *r, struct race_rng *rng, unsigned id)
 		}
 		if (!beyond)
 			continue;
-		if (before == after && (after & 3) == SHRUNK && beyond_page) {
-			add(&r->eof_data);
+		if (before == after && (after & 3) == RACE_SHRUNK && beyond_page) {
+			race_add(&r->eof_data);
 			race_hit("%s at offset %zu succeeded beyond EOF (%u bytes) after ftruncate "
 			         "returned",
 			         store ? "store" : "load", word * 8, SMALL_SIZE);
 			continue;
 		}
-		if (before == after && (after & 3) == SHRUNK && !store && !fresh(v, true)) {
+		if (before == after && (after & 3) == RACE_SHRUNK && !store && !fresh(v, true)) {
 			uint64_t zero = 0;
 
-			add(&r->stale_map);
+			race_add(&r->stale_map);
 			race_hit(
 			    "load at offset %zu, past EOF (%u) in its last page, saw 0x%016llx",
 			    word * 8, SMALL_SIZE, (unsigned long long)v);
 			race_witness_bytes("mapping", word * 8, &zero, &v, 8);
 			continue;
 		}
-		if (before == after && (after & 3) == GROWN && !store) {
-			add(&r->beyond_ok);
+		if (before == after && (after & 3) == RACE_GROWN && !store) {
+			race_add(&r->beyond_ok);
 			if (!fresh(v, (after >> 2) > 0)) {
 				uint64_t zero = 0;
 
-				add(&r->stale_map);
+				race_add(&r->stale_map);
 				race_hit("load at offset %zu of the re-grown range saw 0x%016llx, "
 				         "not zeros or newer data",
 				         word * 8, (unsigned long long)v);
@@ -192,7 +152,7 @@ static void thread(unsigned id, void *arg)
 
 	race_rng_init(&rng, race_seed() + r->round, id);
 	if (id == 0)
-		truncater(r, &rng);
+		race_truncate_cycles(r->fd, &r->phase, SMALL_SIZE, FULL_SIZE, CYCLES, &rng);
 	else
 		faulter(r, &rng, id);
 }
@@ -210,11 +170,11 @@ static void setup_round(struct race *r)
 	r->phase = 0;
 }
 
-/* After the round (file GROWN): read() beyond SMALL_SIZE, and the mapping. */
+/* After the round (file RACE_GROWN): read() beyond SMALL_SIZE, and the mapping. */
 static void check_round(struct race *r)
 {
 	static uint64_t buf[FULL_SIZE / 8];
-	uint64_t last = phase_now(r);
+	uint64_t last = race_phase_get(&r->phase);
 
 	daxenv_pread_all(r->fd, buf, FULL_SIZE, 0);
 	for (size_t w = 0; w < FULL_SIZE / 8; w++) {

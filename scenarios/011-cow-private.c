@@ -268,8 +268,6 @@ static void check_before_after_cow(void)
 #define CYCLES 6      /* shrink + grow cycles per round */
 #define DEFAULT_ROUNDS 24
 
-enum phase { GROWN = 0, SHRINKING = 1, SHRUNK = 2, GROWING = 3 };
-
 /*
  * The file holds OLD_TAG | word index. A private store writes NEW_TAG |
  * word index << 20 | a counter; faulter t only stores to words with
@@ -284,44 +282,11 @@ struct race {
 	int fd;
 	uint64_t *priv;   /* MAP_PRIVATE, new each round */
 	uint64_t *shared; /* MAP_SHARED */
-	uint64_t phase;   /* seq << 2 | enum phase */
+	uint64_t phase;   /* race.h phase word */
 	unsigned round;
 	unsigned long stores, loads, scans, sigbus, beyond_ok;
 	unsigned long eof, lost, wrong, leaked;
 };
-
-static uint64_t phase_now(struct race *r)
-{
-	return __atomic_load_n(&r->phase, __ATOMIC_SEQ_CST);
-}
-
-static void phase_set(struct race *r, enum phase p)
-{
-	uint64_t seq = (phase_now(r) >> 2) + 1;
-
-	__atomic_store_n(&r->phase, seq << 2 | p, __ATOMIC_SEQ_CST);
-}
-
-static void add(unsigned long *c)
-{
-	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
-}
-
-static void truncater(struct race *r, struct race_rng *rng)
-{
-	for (unsigned c = 0; c < CYCLES; c++) {
-		race_jitter(rng, 200000);
-		phase_set(r, SHRINKING);
-		if (ftruncate(r->fd, SMALL_SIZE))
-			tap_bail("ftruncate shrink: %s", strerror(errno));
-		phase_set(r, SHRUNK);
-		race_jitter(rng, 200000);
-		phase_set(r, GROWING);
-		if (ftruncate(r->fd, FULL_SIZE))
-			tap_bail("ftruncate grow: %s", strerror(errno));
-		phase_set(r, GROWN);
-	}
-}
 
 /*
  * What a private load of word @w may return: the file's data (OLD), zeros
@@ -350,20 +315,21 @@ static void faulter(struct race *r, struct race_rng *rng, unsigned id)
 		size_t w = (page * PAGE + race_below(rng, PAGE / 8 / FAULTERS) * FAULTERS * 8) / 8 +
 		           (id - 1);
 		bool beyond = w * 8 >= SMALL_SIZE, beyond_page = w * 8 >= SMALL_PAGES;
-		uint64_t before = phase_now(r), after, v = 0;
+		uint64_t before = race_phase_get(&r->phase), after, v = 0;
 		uint64_t mine = NEW_TAG | (uint64_t)w << 20 | (i & 0xfffff);
 		bool store = race_below(rng, 3) != 0;
 		int sig = 0;
 
 		if (store) {
-			add(&r->stores);
+			race_add(&r->stores);
 			sig = race_store(&r->priv[w], &mine, 8);
 			if (sig) {
-				after = phase_now(r);
+				after = race_phase_get(&r->phase);
 				if (sig == SIGBUS && beyond_page)
-					add(&r->sigbus);
-				if (!beyond_page || (before == after && (after & 3) == GROWN)) {
-					add(&r->eof);
+					race_add(&r->sigbus);
+				if (!beyond_page ||
+				    (before == after && (after & 3) == RACE_GROWN)) {
+					race_add(&r->eof);
 					race_hit("thread %u: signal %d storing at offset %zu, "
 					         "inside EOF",
 					         id, sig, w * 8);
@@ -371,11 +337,11 @@ static void faulter(struct race *r, struct race_rng *rng, unsigned id)
 				continue;
 			}
 		}
-		add(&r->loads);
+		race_add(&r->loads);
 		sig = race_load(&r->priv[w], &v, 8);
-		after = phase_now(r);
-		if (store && before == after && (after & 3) == SHRUNK && beyond_page) {
-			add(&r->eof);
+		after = race_phase_get(&r->phase);
+		if (store && before == after && (after & 3) == RACE_SHRUNK && beyond_page) {
+			race_add(&r->eof);
 			race_hit(
 			    "private store at offset %zu succeeded beyond EOF (%u bytes) after "
 			    "ftruncate returned",
@@ -383,19 +349,20 @@ static void faulter(struct race *r, struct race_rng *rng, unsigned id)
 			continue;
 		}
 		if (sig) {
-			if (!beyond_page || (before == after && (after & 3) == GROWN)) {
-				add(&r->eof);
+			if (!beyond_page || (before == after && (after & 3) == RACE_GROWN)) {
+				race_add(&r->eof);
 				race_hit("thread %u: signal %d loading at offset %zu, inside EOF",
 				         id, sig, w * 8);
 			}
 			continue;
 		}
-		if (store && before == after && (after & 3) == GROWN && beyond_page)
-			add(&r->beyond_ok);
-		if (store && before == after && ((after & 3) == GROWN || (after & 3) == SHRUNK)) {
+		if (store && before == after && (after & 3) == RACE_GROWN && beyond_page)
+			race_add(&r->beyond_ok);
+		if (store && before == after &&
+		    ((after & 3) == RACE_GROWN || (after & 3) == RACE_SHRUNK)) {
 			/* No truncate ran between the store and the load. */
 			if (v != mine) {
-				add(&r->lost);
+				race_add(&r->lost);
 				race_hit(
 				    "private store at offset %zu read back 0x%016llx, no truncate "
 				    "in between",
@@ -407,7 +374,7 @@ static void faulter(struct race *r, struct race_rng *rng, unsigned id)
 		if (!private_value_ok(v, w, before, after)) {
 			uint64_t old = OLD_TAG | w;
 
-			add(&r->wrong);
+			race_add(&r->wrong);
 			race_hit("private load at offset %zu (%s EOF page) saw 0x%016llx", w * 8,
 			         beyond ? "past" : "before", (unsigned long long)v);
 			race_witness_bytes("private mapping", w * 8, &old, &v, 8);
@@ -422,13 +389,13 @@ static void scanner(struct race *r, struct race_rng *rng)
 		size_t w = race_below(rng, FULL_SIZE / 8);
 		uint64_t v;
 
-		add(&r->scans);
+		race_add(&r->scans);
 		if (race_load(&r->shared[w], &v, 8))
 			continue;
 		if (v != (OLD_TAG | w) && (v != 0 || w * 8 < SMALL_SIZE)) {
 			uint64_t old = OLD_TAG | w;
 
-			add(&r->leaked);
+			race_add(&r->leaked);
 			race_hit("shared mapping at offset %zu holds 0x%016llx: a private store "
 			         "reached the file",
 			         w * 8, (unsigned long long)v);
@@ -444,7 +411,7 @@ static void thread(unsigned id, void *arg)
 
 	race_rng_init(&rng, race_seed() + r->round, id);
 	if (id == 0)
-		truncater(r, &rng);
+		race_truncate_cycles(r->fd, &r->phase, SMALL_SIZE, FULL_SIZE, CYCLES, &rng);
 	else if (id <= FAULTERS)
 		faulter(r, &rng, id);
 	else
@@ -476,14 +443,14 @@ static void check_round(struct race *r)
 		uint64_t want = w * 8 < SMALL_SIZE ? OLD_TAG | w : 0;
 
 		if (buf[w] != want) {
-			add(&r->leaked);
+			race_add(&r->leaked);
 			race_hit("read() at offset %zu returned 0x%016llx after the round", w * 8,
 			         (unsigned long long)buf[w]);
 			race_witness_bytes("read()", w * 8, &want, &buf[w], 8);
 			break;
 		}
 		if (r->shared[w] != want) {
-			add(&r->leaked);
+			race_add(&r->leaked);
 			race_hit("shared mapping at offset %zu holds 0x%016llx after the round",
 			         w * 8, (unsigned long long)r->shared[w]);
 			race_witness_bytes("shared mapping", w * 8, &want, &r->shared[w], 8);

@@ -327,11 +327,6 @@ static uint64_t value(unsigned round, size_t w)
 	return v;
 }
 
-static void add(unsigned long *c)
-{
-	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
-}
-
 static void writer(struct race *r, struct race_rng *rng)
 {
 	static uint64_t buf[PAGE / 8];
@@ -377,12 +372,12 @@ static void reader(struct race *r, struct race_rng *rng, unsigned id)
 		const unsigned char *vb = (const unsigned char *)&v,
 		                    *wb = (const unsigned char *)&want;
 
-		add(&r->reads);
+		race_add(&r->reads);
 		if (via == 3) {
 			if (pread(r->fd2, &v, 8, (off_t)(w * 8)) != 8)
 				tap_bail("pread: %s", strerror(errno));
 		} else if (race_load(via == 2 ? &r->b[w] : &r->a[w], &v, 8)) {
-			add(&r->garbage);
+			race_add(&r->garbage);
 			race_hit(
 			    "reader %u: signal loading offset %zu of a file that is not truncated",
 			    id, w * 8);
@@ -390,7 +385,7 @@ static void reader(struct race *r, struct race_rng *rng, unsigned id)
 		}
 		if (pub) {
 			if (v != want) {
-				add(&r->late[pub - 1]);
+				race_add(&r->late[pub - 1]);
 				race_hit("reader %u: %s at offset %zu saw 0x%016llx after the %s "
 				         "returned",
 				         id, via == 3 ? "pread()" : "load", w * 8,
@@ -406,7 +401,7 @@ static void reader(struct race *r, struct race_rng *rng, unsigned id)
 		}
 		for (int i = 0; i < 8; i++) {
 			if (vb[i] != 0 && vb[i] != wb[i]) {
-				add(&r->garbage);
+				race_add(&r->garbage);
 				race_hit("reader %u: offset %zu saw 0x%016llx, neither zeros nor "
 				         "the data",
 				         id, w * 8, (unsigned long long)v);
@@ -415,7 +410,7 @@ static void reader(struct race *r, struct race_rng *rng, unsigned id)
 			}
 		}
 		if (v == 0 && via != 3) {
-			add(&r->zero_before);
+			race_add(&r->zero_before);
 			__atomic_fetch_or(&r->seen[p], 1u, __ATOMIC_SEQ_CST);
 		}
 	}

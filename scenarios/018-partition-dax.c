@@ -23,7 +23,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -93,24 +92,6 @@ static void make_fs(const char *fs)
 		tap_bail("mkfs %s on %s: exit %d", fs, PART, rc);
 }
 
-/* Physical offset (in the partition) of the file's extent at @off. */
-static long long physical(int fd, long long off)
-{
-	struct {
-		struct fiemap fm;
-		struct fiemap_extent ext[1];
-	} q;
-
-	memset(&q, 0, sizeof(q));
-	q.fm.fm_start = (uint64_t)off;
-	q.fm.fm_length = PAGE;
-	q.fm.fm_flags = FIEMAP_FLAG_SYNC;
-	q.fm.fm_extent_count = 1;
-	if (ioctl(fd, FS_IOC_FIEMAP, &q.fm) || q.fm.fm_mapped_extents != 1)
-		return -1;
-	return (long long)(q.ext[0].fe_physical + ((uint64_t)off - q.ext[0].fe_logical));
-}
-
 static bool page_at(int disk, long long dev_off, unsigned seed, long long file_off)
 {
 	static unsigned char buf[PAGE];
@@ -167,8 +148,8 @@ int main(void)
 	daxenv_pwrite_all(fd, buf, sizeof(buf), FILE_SIZE / 2);
 	if (fsync(fd))
 		tap_bail("fsync: %s", strerror(errno));
-	first = physical(fd, PAGE);
-	second = physical(fd, FILE_SIZE / 2 + PAGE);
+	first = daxenv_device_offset(fd, PAGE, PAGE);
+	second = daxenv_device_offset(fd, FILE_SIZE / 2 + PAGE, PAGE);
 	if (first < 0 || second < 0)
 		tap_bail("FIEMAP could not locate the file's blocks");
 	tap_diag("partition at %u bytes; file blocks at %lld and %lld in the partition",

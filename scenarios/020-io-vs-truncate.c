@@ -79,26 +79,9 @@ struct race {
 	unsigned long bad_data, bad_size, bad_scribble, final_bad;
 };
 
-static uint64_t phase_now(struct race *r)
-{
-	return __atomic_load_n(&r->phase, __ATOMIC_SEQ_CST);
-}
-
-static void phase_set(struct race *r, enum phase p)
-{
-	uint64_t seq = (phase_now(r) >> 2) + 1;
-
-	__atomic_store_n(&r->phase, seq << 2 | p, __ATOMIC_SEQ_CST);
-}
-
 static unsigned long load(unsigned long *c)
 {
 	return __atomic_load_n(c, __ATOMIC_SEQ_CST);
-}
-
-static void add(unsigned long *c)
-{
-	__atomic_fetch_add(c, 1, __ATOMIC_SEQ_CST);
 }
 
 static void truncater(struct race *r, struct race_rng *rng)
@@ -107,19 +90,19 @@ static void truncater(struct race *r, struct race_rng *rng)
 		unsigned long started, done;
 
 		race_jitter(rng, 300000);
-		phase_set(r, SHRINKING);
+		race_phase_set(&r->phase, SHRINKING);
 		started = load(&r->ext_started);
 		done = load(&r->ext_done);
 		__atomic_store_n(&r->shrink_snap, started, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&r->shrink_clean, started == done, __ATOMIC_SEQ_CST);
 		if (ftruncate(r->fd, SMALL_SIZE))
 			tap_bail("ftruncate shrink: %s", strerror(errno));
-		phase_set(r, SHRUNK);
+		race_phase_set(&r->phase, SHRUNK);
 		race_jitter(rng, 300000);
-		phase_set(r, GROWING);
+		race_phase_set(&r->phase, GROWING);
 		if (ftruncate(r->fd, FULL_SIZE))
 			tap_bail("ftruncate grow: %s", strerror(errno));
-		phase_set(r, GROWN);
+		race_phase_set(&r->phase, GROWN);
 	}
 	__atomic_store_n(&r->done, true, __ATOMIC_SEQ_CST);
 }
@@ -136,21 +119,21 @@ static void writer(struct race *r, struct race_rng *rng)
 	memset(buf, NEW_B, sizeof(buf));
 	while (!finished(r)) {
 		/* every other cycle, no write past SMALL_SIZE: reads can be bounded */
-		bool quiet = (phase_now(r) >> 2) / 4 % 2 == 1;
+		bool quiet = (race_phase_get(&r->phase) >> 2) / 4 % 2 == 1;
 		size_t len = 1 + race_below(rng, MAX_IO);
 		size_t off = race_below(rng, (quiet ? SMALL_SIZE : FULL_SIZE) - (unsigned)len + 1);
 		bool ext = off + len > SMALL_SIZE;
 		ssize_t n;
 
 		if (ext)
-			add(&r->ext_started);
+			race_add(&r->ext_started);
 		n = pwrite(r->fd, buf, len, (off_t)off);
 		if (ext)
-			add(&r->ext_done);
+			race_add(&r->ext_done);
 		if (n != (ssize_t)len)
 			tap_bail("pwrite of %zu at %zu: %s", len, off,
 			         n < 0 ? strerror(errno) : "short write");
-		add(&r->writes);
+		race_add(&r->writes);
 		race_jitter(rng, 20000);
 	}
 }
@@ -194,29 +177,29 @@ static void reader(struct race *r, struct race_rng *rng, unsigned id)
 		size_t off = race_below(rng, 4) == 0
 		                 ? race_below(rng, FULL_SIZE)
 		                 : SMALL_SIZE - 2 * PAGE + race_below(rng, FULL_SIZE - SMALL_SIZE);
-		uint64_t before = phase_now(r), after, after2;
+		uint64_t before = race_phase_get(&r->phase), after, after2;
 		unsigned long snap, started;
 		bool clean;
 		ssize_t n;
 
 		n = pread(r->fd, buf, len, (off_t)off);
-		after = phase_now(r);
+		after = race_phase_get(&r->phase);
 		snap = load(&r->shrink_snap);
 		clean = __atomic_load_n(&r->shrink_clean, __ATOMIC_SEQ_CST);
 		started = load(&r->ext_started);
-		after2 = phase_now(r);
+		after2 = race_phase_get(&r->phase);
 		if (n < 0)
 			tap_bail("pread of %zu at %zu: %s", len, off, strerror(errno));
-		add(&r->reads);
+		race_add(&r->reads);
 		if (before != after)
-			add(&r->straddled);
+			race_add(&r->straddled);
 		if (before == after && after == after2 && (after & 3) == SHRUNK && clean &&
 		    started == snap) {
 			size_t limit = off < SMALL_SIZE ? SMALL_SIZE - off : 0;
 
-			add(&r->bounded);
+			race_add(&r->bounded);
 			if ((size_t)n > limit) {
-				add(&r->bad_size);
+				race_add(&r->bad_size);
 				race_hit(
 				    "pread of %zu at %zu returned %zd bytes, while the file was "
 				    "%u bytes long throughout",
@@ -226,19 +209,19 @@ static void reader(struct race *r, struct race_rng *rng, unsigned id)
 		if (before == after && (after & 3) == GROWN) {
 			size_t want = off + len <= FULL_SIZE ? len : FULL_SIZE - off;
 
-			add(&r->grown_full);
+			race_add(&r->grown_full);
 			if ((size_t)n != want) {
-				add(&r->bad_size);
+				race_add(&r->bad_size);
 				race_hit(
 				    "pread of %zu at %zu returned %zd bytes, not %zu, while the "
 				    "file was %u bytes long throughout",
 				    len, off, n, want, FULL_SIZE);
 			}
 			if ((before >> 2) > 0 && off + (size_t)n > SMALL_SIZE)
-				add(&r->regrown_data);
+				race_add(&r->regrown_data);
 		}
 		if (!check_bytes(buf, (size_t)n, off, (before >> 2) >= 2, "pread()"))
-			add(&r->bad_data);
+			race_add(&r->bad_data);
 	}
 }
 
@@ -288,20 +271,20 @@ static void scribbler(struct race *r)
 		snprintf(name, sizeof(name), "scribble-%u", n % SCRIBBLE_KEEP);
 		if (n >= SCRIBBLE_KEEP) {
 			if (!scribble_intact(name))
-				add(&r->bad_scribble);
+				race_add(&r->bad_scribble);
 			if (unlink(name))
 				tap_bail("unlink %s: %s", name, strerror(errno));
 		}
 		scribble(name, SCRIBBLE_SIZE);
 		if (!scribble_intact(name))
-			add(&r->bad_scribble);
-		add(&r->scribbles);
+			race_add(&r->bad_scribble);
+		race_add(&r->scribbles);
 		n++;
 	}
 	for (unsigned i = 0; i < SCRIBBLE_KEEP && i < n; i++) {
 		snprintf(name, sizeof(name), "scribble-%u", i);
 		if (!scribble_intact(name))
-			add(&r->bad_scribble);
+			race_add(&r->bad_scribble);
 		unlink(name);
 	}
 }

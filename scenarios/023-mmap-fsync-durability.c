@@ -30,7 +30,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,31 +53,6 @@
 #define INIT_B 0x11 /* pwrite(), fsync: checkpoint 1 */
 #define V1_B 0xa1   /* stored through the mapping, fsync: checkpoint 2 */
 #define V2_B 0xa2   /* stored again: checkpoint 3; fsync: checkpoint 4 */
-
-/* Device offset of file offset @off (in a written extent), or -1. */
-static long long device_offset(int fd, unsigned off)
-{
-	struct {
-		struct fiemap fm;
-		struct fiemap_extent ext[8];
-	} q;
-
-	memset(&q, 0, sizeof(q));
-	q.fm.fm_start = off;
-	q.fm.fm_length = PAGE;
-	q.fm.fm_flags = FIEMAP_FLAG_SYNC;
-	q.fm.fm_extent_count = 8;
-	if (ioctl(fd, FS_IOC_FIEMAP, &q.fm) != 0 || q.fm.fm_mapped_extents == 0)
-		return -1;
-	for (unsigned i = 0; i < q.fm.fm_mapped_extents; i++) {
-		struct fiemap_extent *e = &q.ext[i];
-
-		if (off >= e->fe_logical && off + PAGE <= e->fe_logical + e->fe_length &&
-		    !(e->fe_flags & (FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_UNKNOWN)))
-			return (long long)(e->fe_physical + (off - e->fe_logical));
-	}
-	return -1;
-}
 
 /* Every declared line of every page at checkpoint @cp. */
 static void expect(unsigned long long cp, const long long *dev, uint8_t old_b, uint8_t new_b,
@@ -150,7 +124,7 @@ int main(void)
 	daxenv_pwrite_all(fd, buf, SIZE, 0);
 	do_fsync(fd, "first");
 	for (unsigned p = 0; p < NPAGES; p++) {
-		dev[p] = device_offset(fd, p * PAGE);
+		dev[p] = daxenv_device_offset(fd, (long long)p * PAGE, PAGE);
 		found &= dev[p] >= 0;
 	}
 	daxlab_mark(DAXLAB_MARK_CHECKPOINT, cp[1]);
@@ -180,7 +154,7 @@ int main(void)
 		expect(cp[3], dev, V1_B, V2_B, "old", "any", "stored");
 	expect(cp[4], dev, V1_B, V2_B, "new", "new", "fsync2");
 	for (unsigned p = 0; p < NPAGES; p++)
-		moved |= device_offset(fd, p * PAGE) != dev[p];
+		moved |= daxenv_device_offset(fd, (long long)p * PAGE, PAGE) != dev[p];
 	tap_ok(!moved, "the file's blocks did not move while it was written");
 	munmap(map, SIZE);
 	close(fd);

@@ -3,9 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -175,4 +178,30 @@ bool daxenv_tap_is_dax(const char *name)
 		              "statx reports STATX_ATTR_DAX on the scenario's files (statx: %s)",
 		              strerror(errno));
 	return tap_ok(dax == 1, "statx reports STATX_ATTR_DAX on the scenario's files");
+}
+
+long long daxenv_device_offset(int fd, long long off, long long len)
+{
+	struct {
+		struct fiemap fm;
+		struct fiemap_extent ext[8];
+	} q;
+
+	memset(&q, 0, sizeof(q));
+	q.fm.fm_start = (unsigned long long)off;
+	q.fm.fm_length = (unsigned long long)len;
+	q.fm.fm_flags = FIEMAP_FLAG_SYNC;
+	q.fm.fm_extent_count = 8;
+	if (ioctl(fd, FS_IOC_FIEMAP, &q.fm) != 0)
+		return -1;
+	for (unsigned i = 0; i < q.fm.fm_mapped_extents; i++) {
+		const struct fiemap_extent *e = &q.ext[i];
+
+		if ((unsigned long long)off >= e->fe_logical &&
+		    (unsigned long long)(off + len) <= e->fe_logical + e->fe_length &&
+		    !(e->fe_flags & (FIEMAP_EXTENT_UNWRITTEN | FIEMAP_EXTENT_UNKNOWN)))
+			return (long long)(e->fe_physical +
+			                   ((unsigned long long)off - e->fe_logical));
+	}
+	return -1;
 }

@@ -32,6 +32,11 @@ int daxenv_open_new(const char *name); /* O_RDWR|O_CREAT|O_TRUNC */
 void daxenv_pwrite_all(int fd, const void *buf, size_t len, long long off);
 void daxenv_pread_all(int fd, void *buf, size_t len, long long off); /* EOF is an error */
 void *daxenv_map_shared(int fd, size_t len);                         /* PROT_READ|PROT_WRITE */
+/*
+ * Where bytes [@off, @off + @len) of the file are on its block device
+ * (FIEMAP, after a sync), if they lie in one written extent; else -1.
+ */
+long long daxenv_device_offset(int fd, long long off, long long len);
 /* TAP point: a new file @name in the cwd has STATX_ATTR_DAX (file removed). */
 bool daxenv_tap_is_dax(const char *name);
 

@@ -113,6 +113,43 @@ void race_threads(unsigned n, race_fn fn, void *arg)
 	pthread_barrier_destroy(&start);
 }
 
+/* ---- phases ---- */
+
+uint64_t race_phase_get(const uint64_t *word)
+{
+	return __atomic_load_n(word, __ATOMIC_SEQ_CST);
+}
+
+uint64_t race_phase_set(uint64_t *word, unsigned phase)
+{
+	uint64_t v = ((race_phase_get(word) >> 2) + 1) << 2 | (phase & 3);
+
+	__atomic_store_n(word, v, __ATOMIC_SEQ_CST);
+	return v;
+}
+
+void race_truncate_cycles(int fd, uint64_t *phase, long long small, long long full, unsigned cycles,
+                          struct race_rng *rng)
+{
+	for (unsigned c = 0; c < cycles; c++) {
+		race_jitter(rng, 200000);
+		race_phase_set(phase, RACE_SHRINKING);
+		if (ftruncate(fd, (off_t)small))
+			tap_bail("ftruncate shrink to %lld: %s", small, strerror(errno));
+		race_phase_set(phase, RACE_SHRUNK);
+		race_jitter(rng, 200000);
+		race_phase_set(phase, RACE_GROWING);
+		if (ftruncate(fd, (off_t)full))
+			tap_bail("ftruncate grow to %lld: %s", full, strerror(errno));
+		race_phase_set(phase, RACE_GROWN);
+	}
+}
+
+void race_add(unsigned long *counter)
+{
+	__atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
 /* ---- accesses that may fault ---- */
 
 static _Thread_local sigjmp_buf fault_jmp;

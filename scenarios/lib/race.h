@@ -81,6 +81,28 @@ unsigned race_hits(void);
 /* Print "# daxlab-campaign: ..." with iterations, rate, hits, first hit. */
 void race_end(void);
 
+/*
+ * A file's published phase, for checks that must know what state the file
+ * was in during an access: a word holding a sequence number that grows at
+ * every change, times 4, plus the phase (0..3, the scenario's names). An
+ * access whose phase word was the same before and after it happened
+ * entirely in that phase; one that straddles a change proves nothing.
+ */
+enum race_size_phase { RACE_GROWN = 0, RACE_SHRINKING = 1, RACE_SHRUNK = 2, RACE_GROWING = 3 };
+uint64_t race_phase_get(const uint64_t *word);
+/* Publish @phase with the next sequence number; returns the new word. */
+uint64_t race_phase_set(uint64_t *word, unsigned phase);
+#define RACE_PHASE(w) ((unsigned)((w)&3))
+/*
+ * @cycles times: jitter, shrink @fd to @small, jitter, grow it back to
+ * @full, publishing RACE_SHRINKING, RACE_SHRUNK, RACE_GROWING and
+ * RACE_GROWN in @phase around each ftruncate.
+ */
+void race_truncate_cycles(int fd, uint64_t *phase, long long small, long long full, unsigned cycles,
+                          struct race_rng *rng);
+/* Add one to a counter shared by the threads. */
+void race_add(unsigned long *counter);
+
 /* Nanoseconds of CLOCK_MONOTONIC (the clock ftrace uses as trace_clock=mono). */
 uint64_t race_now_ns(void);
 /* A line into the ftrace buffer (trace_marker), if tracefs is there. */
