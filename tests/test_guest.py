@@ -5,7 +5,7 @@ from conftest import finish, start
 
 
 def test_dax_basics_on_every_filesystem(daxlab):
-    run = daxlab("--fs", "all")
+    run = daxlab("--scenario", "dax-basics", "--fs", "all")
     assert run.rc == 0, run
     s = run.summary
     assert s["guest_status"] == "completed"
@@ -32,7 +32,7 @@ def test_dax_basics_on_every_filesystem(daxlab):
 
 
 def test_no_dax_mount_fails_dax_basics(daxlab):
-    run = daxlab("--no-dax", "--fs", "ext4,xfs")
+    run = daxlab("--scenario", "dax-basics", "--no-dax", "--fs", "ext4,xfs")
     assert run.rc == 1, run
     for fs in ("ext4", "xfs"):
         sc = run.scenario("dax-basics", fs)
@@ -45,7 +45,7 @@ def test_no_dax_mount_fails_dax_basics(daxlab):
 
 
 def test_timeout_kills_the_guest_and_keeps_logs(daxlab):
-    run = daxlab("--timeout", "3")
+    run = daxlab("--scenario", "dax-basics", "--timeout", "3")
     assert run.rc == 1, run
     s = run.summary
     assert s["guest_status"] == "timeout"
@@ -72,7 +72,7 @@ def test_call_trace_in_dmesg_fails_a_passing_scenario_and_runs_do_not_clobber(tm
     # same guest still passes.
     a = start(["--fs", "xfs", "--scenario", "dax-basics", "--scenario", "selftest-calltrace"],
               tmp_path / "a")
-    b = start(["--fs", "ext4"], tmp_path / "b")
+    b = start(["--fs", "ext4", "--scenario", "dax-basics"], tmp_path / "b")
     ra, rb = finish(a, tmp_path / "a"), finish(b, tmp_path / "b")
     assert ra.rc == 1, ra
     assert ra.scenario("dax-basics", "xfs")["status"] == "pass"
@@ -89,10 +89,10 @@ def test_image_keeps_what_the_guest_wrote(daxlab, tmp_path):
     # A kept NV-DIMM image: the second boot finds the namespace, the
     # filesystem and the file the first boot wrote (a boot counter).
     img = tmp_path / "dimm.img"
-    first = daxlab("--image", str(img), "--fs", "xfs")
+    first = daxlab("--scenario", "dax-basics", "--image", str(img), "--fs", "xfs")
     assert first.rc == 0, first
     assert first.summary["image"] == str(img) and first.summary["image_boots"] == 1
-    second = daxlab("--image", str(img), "--fs", "xfs")
+    second = daxlab("--scenario", "dax-basics", "--image", str(img), "--fs", "xfs")
     assert second.rc == 0, second
     assert second.summary["image_boots"] == 2
     assert "kept image: namespace already fsdax" in (second.dir / "console.log").read_text()
