@@ -27,6 +27,9 @@
  *  - no kernel warning (the agent's dmesg check).
  * "The race ran" fails unless stores beyond the shrunk size both landed
  * (pages later cut off) and got SIGBUS.
+ *
+ * run.sh --widen delays these kernel functions (guest-kernel/widen/):
+ * daxlab-widen: dax_iomap_pte_fault,dax_insert_entry,vmf_insert_mixed,truncate_pagecache
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -22,6 +22,9 @@
  *  - no kernel warning (the agent's dmesg check).
  * "The race ran" fails unless readers saw zeros through a mapping before a
  * write and the data through that mapping after it, on some page.
+ *
+ * run.sh --widen delays these kernel functions (guest-kernel/widen/):
+ * daxlab-widen: dax_iomap_pte_fault,dax_insert_entry,vmf_insert_mixed_mkwrite,unmap_mapping_pages
  */
 #include <errno.h>
 #include <fcntl.h>

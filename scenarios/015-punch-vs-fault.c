@@ -31,6 +31,9 @@
  * The race ran if accesses overlapped punches and loads after a punch saw
  * zeros where data had been. Filesystems without FALLOC_FL_PUNCH_HOLE
  * skip with the errno.
+ *
+ * run.sh --widen delays these kernel functions (guest-kernel/widen/):
+ * daxlab-widen: dax_iomap_pte_fault,dax_insert_entry,truncate_pagecache_range,dax_layout_busy_page_range
  */
 #include <errno.h>
 #include <fcntl.h>

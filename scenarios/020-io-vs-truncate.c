@@ -32,6 +32,9 @@
  *  - no kernel warning (the agent's dmesg check).
  * The race ran if reads overlapped truncates, some reads were bounded by
  * the shrunk size, and reads of the re-grown range returned data.
+ *
+ * run.sh --widen delays these kernel functions (guest-kernel/widen/):
+ * daxlab-widen: dax_iomap_rw,dax_iomap_pte_fault,truncate_pagecache
  */
 #include <errno.h>
 #include <fcntl.h>

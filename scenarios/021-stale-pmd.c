@@ -28,6 +28,9 @@
  * Each is checked on a sparse file and on unwritten extents (fallocate,
  * where supported). The race ran if readers saw a page of the first
  * mapping turn from zeros to the written data while they read.
+ *
+ * run.sh --widen delays these kernel functions (guest-kernel/widen/):
+ * daxlab-widen: dax_iomap_pmd_fault,dax_iomap_rw,unmap_mapping_pages
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -30,6 +30,9 @@
  *    when it is deleted, and after every round;
  *  - no crash, no kernel warning (the agent's dmesg check).
  * The race ran if truncates or punches overlapped pinned I/Os in time.
+ *
+ * run.sh --widen delays these kernel functions (guest-kernel/widen/):
+ * daxlab-widen: dax_layout_busy_page_range,truncate_pagecache_range,truncate_pagecache
  */
 #include <errno.h>
 #include <fcntl.h>
