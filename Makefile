@@ -61,8 +61,9 @@ $(PLUGIN): $(PLUGIN_SRC) $(wildcard emulator/*.h)
 $(GUEST)/scenarios/%: scenarios/%.c $(GUEST_LIB) $(GUEST_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(CFLAGS) -Iscenarios -static -pthread -o $@ $< $(GUEST_LIB)
-	@# The kernel functions the scenario wants delayed by run.sh --widen.
-	@sed -n 's/^ \* daxlab-widen: *//p' $< >$@.widen; [ -s $@.widen ] || rm -f $@.widen
+	@# The kernel functions the scenario wants delayed by run.sh --widen
+	@# (several "daxlab-widen:" lines add up)
+	@sed -n 's/^ \* daxlab-widen: *//p' $< | paste -sd, - >$@.widen; [ -s $@.widen ] || rm -f $@.widen
 
 $(GUEST)/tools/dax-probe: images/dax-probe.c $(GUEST_LIB) $(GUEST_HDR)
 	@mkdir -p $(@D)

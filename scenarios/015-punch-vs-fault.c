@@ -33,7 +33,8 @@
  * skip with the errno.
  *
  * run.sh --widen delays these kernel functions (guest-kernel/widen/):
- * daxlab-widen: dax_iomap_pte_fault,dax_insert_entry,truncate_pagecache_range,dax_layout_busy_page_range
+ * daxlab-widen: dax_iomap_pte_fault,dax_insert_entry
+ * daxlab-widen: truncate_pagecache_range,dax_layout_busy_page_range
  */
 #include <errno.h>
 #include <fcntl.h>
