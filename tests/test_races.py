@@ -28,7 +28,7 @@ def test_a_hit_fails_the_scenario_and_keeps_witness_and_time_line(daxlab):
     assert "round: 1" in witness and "seen" in witness and "expected" in witness, witness
     timeline = (hits / "timeline-1.txt").read_text().splitlines()
     # the plugin's hit marker sits at 0 on the guest's clock
-    assert any(l.split()[:3] == ["+0.000", "pmem", "cpu0"] and " hit " in l for l in timeline), \
+    assert any(l.split()[:2] == ["+0.000", "pmem"] and " hit " in l for l in timeline), \
         "\n".join(timeline[:40])
 
 
