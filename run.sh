@@ -42,7 +42,8 @@ NV-DIMM model (the daxlab-pmem QEMU plugin)
                        .cache/build/emulator/daxlab-trace); FILTER is a comma
                        list of types=T+T (load store nt flush fence locked
                        marker; default store+nt+flush+fence+marker),
-                       range=A-B (NV-DIMM offsets), windows (marked windows only)
+                       range=A-B (NV-DIMM offsets), time=A-B (seconds after
+                       QEMU starts), windows (marked windows only)
   --crash-check SCENARIO
                        run SCENARIO and check every crash state at its
                        checkpoints against what it declares (durable-only +
@@ -372,7 +373,10 @@ if [ -n "$trace" ]; then
 			die "--trace: range must look like 0x1000-0x200000, not '${t#range=}'"
 			trace_opts="$trace_opts,trace_range=${t#range=}" ;;
 		windows) trace_opts="$trace_opts,trace_windows=on" ;;
-		*) die "--trace: unknown filter '$t' (types=, range=, windows)" ;;
+		time=*) [[ "${t#time=}" =~ ^[0-9]+(\.[0-9]+)?-[0-9]+(\.[0-9]+)?$ ]] ||
+			die "--trace: time must look like 10-20.5 (seconds after QEMU starts), not '${t#time=}'"
+			trace_opts="$trace_opts,trace_time=${t#time=}" ;;
+		*) die "--trace: unknown filter '$t' (types=, range=, time=, windows)" ;;
 		esac
 	done
 fi

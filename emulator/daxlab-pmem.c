@@ -183,6 +183,8 @@ static bool trace_on, trace_windows;
 static unsigned trace_types =
     TR_GROUP_STORE | TR_GROUP_NT | TR_GROUP_FLUSH | TR_GROUP_FENCE | TR_GROUP_MARKER;
 static uint64_t trace_lo, trace_hi = UINT64_MAX;
+/* trace_time=A-B: only events between A and B seconds after the plugin started */
+static uint64_t trace_t0, trace_from_ns, trace_to_ns = UINT64_MAX;
 static FILE *trace_file;
 static GMutex trace_lock;
 static struct qemu_plugin_scoreboard *icount_sb;
@@ -243,9 +245,11 @@ static void trace(unsigned cpu, enum pmem_trace_type type, uint64_t off, unsigne
 	if (off != PMEM_TRACE_NO_ADDR && type < TR_WINDOW_BEGIN &&
 	    (off < trace_lo || off >= trace_hi))
 		return;
-	r.icount = qemu_plugin_u64_get(icount, cpu);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	r.host_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (r.host_ns - trace_t0 < trace_from_ns || r.host_ns - trace_t0 >= trace_to_ns)
+		return;
+	r.icount = qemu_plugin_u64_get(icount, cpu);
 	r.off = off;
 	r.size = (uint16_t)size;
 	r.type = (uint8_t)type;
@@ -946,6 +950,15 @@ static int parse_options(int argc, char **argv)
 
 			ok = r[0] && r[1] && parse_size(r[0], &trace_lo) &&
 			     parse_size(r[1], &trace_hi) && trace_lo < trace_hi;
+		} else if (ok && !strcmp(kv[0], "trace_time")) {
+			g_auto(GStrv) t = g_strsplit(kv[1], "-", 2);
+			char *end1 = NULL, *end2 = NULL;
+			double a = t[0] ? strtod(t[0], &end1) : -1,
+			       b = t[1] ? strtod(t[1], &end2) : -1;
+
+			ok = t[0] && t[1] && end1 && !*end1 && end2 && !*end2 && a >= 0 && b > a;
+			trace_from_ns = (uint64_t)(a * 1e9);
+			trace_to_ns = (uint64_t)(b * 1e9);
 		} else if (ok && !strcmp(kv[0], "floor")) {
 			ok = qemu_plugin_bool_parse(kv[0], kv[1], &floor_only);
 		} else if (ok && !strcmp(kv[0], "verify")) {
@@ -1059,6 +1072,10 @@ static int start_model(void)
 
 static int start_trace(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	trace_t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	g_autofree char *path = g_build_filename(out_dir, "pmem-trace.bin", NULL);
 	uint64_t hdr[3];
 

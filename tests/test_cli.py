@@ -63,6 +63,7 @@ def test_list_shows_every_scenario_with_a_description():
         (["--trace", "types=stores"], "--trace: unknown event type in 'types=stores'"),
         (["--trace", "range=lots"], "--trace: range must look like 0x1000-0x200000"),
         (["--trace", "colour=red"], "--trace: unknown filter 'colour=red'"),
+        (["--trace", "time=soon"], "--trace: time must look like 10-20.5"),
         (["--trace", "--plugin", "off"], "--trace needs the plugin"),
         (["--iterations", "0"], "--iterations must be a positive number"),
         (["--iterations", "lots"], "--iterations must be a positive number"),

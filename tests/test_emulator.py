@@ -142,6 +142,19 @@ def test_trace_of_a_window_has_exactly_the_litmus_events(daxlab):
     assert host_ns == sorted(host_ns) and host_ns[0] > 0
 
 
+def test_trace_time_filter_keeps_only_its_time_window(daxlab):
+    # The first second after QEMU starts is firmware and kernel decompression:
+    # no store or flush reaches the NV-DIMM, so the trace is its 24-byte
+    # header; from second 5 on the litmus stores are there.
+    run = daxlab("--scenario", "flush-litmus", "--trace", "types=store+nt+flush,time=0-1")
+    assert run.rc == 0, run
+    assert (run.dir / "pmem-trace.bin").stat().st_size == 24
+    assert "trace_time=0-1" in (run.dir / "qemu-cmdline.txt").read_text()
+    later = daxlab("--scenario", "flush-litmus", "--trace", "types=store+nt+flush,time=5-3600")
+    assert later.rc == 0, later
+    assert (later.dir / "pmem-trace.bin").stat().st_size > 24 + 32 * 100
+
+
 def test_bad_plugin_option_stops_qemu_with_a_clear_message():
     plugin = TOP / ".cache" / "build" / "emulator" / "libdaxlab-pmem.so"
     assert plugin.exists(), "make plugin first (make test does)"
