@@ -26,15 +26,16 @@
  *  - at the end of every round, read() of the whole file returns exactly
  *    the last versions (zeros elsewhere), and every mapping agrees;
  *  - no kernel warning (the agent's dmesg check).
- * One window is tolerated, and counted in a diagnostic: 6.1 lets a mapping
- * show the zero page after a pwrite() of the page returned, for as long as
- * another thread's store is in its write fault filling the page's hole.
- * The fault allocates the block before it replaces the zero page in the
- * mappings (dax_insert_entry), a pwrite() that finds the block allocated
- * has no IOMAP_F_NEW and unmaps nothing, and its data stays invisible in
- * the mappings until the fault ends (milliseconds on TCG). A stale view
- * with no store to the page in flight, or one that outlives the stores, is
- * a hit (HIT_ON_FAULT_WINDOW 1 makes the window a hit too).
+ * One window is a known kernel window (race_known: a diagnostic, a hit
+ * with run.sh --strict): 6.1 lets a mapping show the zero page after a
+ * pwrite() of the page returned, for as long as another thread's store is
+ * in its write fault filling the page's hole. The fault allocates the
+ * block before it replaces the zero page in the mappings
+ * (dax_insert_entry), a pwrite() that finds the block allocated has no
+ * IOMAP_F_NEW and unmaps nothing, and its data stays invisible in the
+ * mappings until the fault ends (milliseconds on TCG; zero-page-vs-pwrite
+ * reproduces it alone). A stale view with no store to the page in flight,
+ * or one that outlives the stores, is a hit.
  * The race ran if mapping accesses overlapped a pwrite() of the same page
  * and pwrite() filled holes whose zero page a mapping had read.
  */
@@ -63,11 +64,6 @@
 #define MAX_VERSION (8u * 255u)
 #define DEFAULT_ROUNDS 48
 #define SETTLE_NS 1000000000ull /* at most this long for a page's stores to end */
-/*
- * 1: a stale mapping view while a store's write fault fills the page's
- * hole is a hit too (6.1 has that window: see the top of the file).
- */
-#define HIT_ON_FAULT_WINDOW 0
 
 struct race {
 	int fd;
@@ -165,32 +161,42 @@ static unsigned stores_on(struct race *r, size_t off)
 	return __atomic_load_n(&r->store_inflight[off / PAGE], __ATOMIC_SEQ_CST);
 }
 
+/* What settles() made of a stale mapping view. */
+enum stale { NOT_KNOWN, KNOWN, KNOWN_STRICT };
+
 /*
- * A mapping showed older data than read() did. The kernel has one known
- * window for that (see the top of the file): a store's write fault that
- * fills the page's hole allocates the block before it replaces the zero
- * page in the mappings, and a pwrite() that finds the block allocated
- * does not unmap anything. So if a store to the page was in flight around
- * the load (@stores), wait until the page's stores end and load again:
- * true if the mapping then agrees (exactly @want, or not older than it).
- * A stale view that outlives the stores is a broken promise.
+ * Mapping @m showed @got, older data than read() did (@want). The kernel
+ * has one known window for that (see the top of the file): a store's write
+ * fault that fills the page's hole allocates the block before it replaces
+ * the zero page in the mappings, and a pwrite() that finds the block
+ * allocated does not unmap anything. So if a store to the page was in
+ * flight around the load (@stores), wait until the page's stores end and
+ * load again: if the mapping then agrees (exactly @want, or not older than
+ * it), it is that window, reported with race_known(): KNOWN, or
+ * KNOWN_STRICT if that made it a hit (run.sh --strict). A stale view that
+ * outlives the stores is a broken promise: NOT_KNOWN, the caller's hit.
  */
-static bool settles(struct race *r, unsigned m, size_t off, uint64_t want, bool exact,
-                    unsigned stores)
+static enum stale settles(struct race *r, unsigned m, size_t off, uint64_t want, uint64_t got,
+                          bool exact, unsigned stores)
 {
 	uint64_t t0 = race_now_ns(), dt, v;
 
-	if (!stores || HIT_ON_FAULT_WINDOW)
-		return false;
+	if (!stores)
+		return NOT_KNOWN;
 	while (stores_on(r, off) && race_now_ns() - t0 < SETTLE_NS)
 		sched_yield();
 	if (!map_load(r, m, off, &v) || !(exact ? v == want : not_older(v, want)))
-		return false;
+		return NOT_KNOWN;
 	dt = race_now_ns() - t0;
 	add(&r->windows);
 	if (dt > __atomic_load_n(&r->window_ns, __ATOMIC_RELAXED))
 		__atomic_store_n(&r->window_ns, dt, __ATOMIC_RELAXED);
-	return true;
+	if (!race_known("offset %zu: mapping %u showed 0x%016llx, read() 0x%016llx, until a "
+	                "store's write fault filling the page's hole ended (%.3f ms)",
+	                off, m, (unsigned long long)got, (unsigned long long)want,
+	                (double)dt / 1e6))
+		return KNOWN;
+	return KNOWN_STRICT;
 }
 
 static void check_own(struct race *r, unsigned t, unsigned k, unsigned v, bool by_pwrite)
@@ -207,15 +213,18 @@ static void check_own(struct race *r, unsigned t, unsigned k, unsigned v, bool b
 	}
 	for (unsigned i = 0; i < 2; i++) {
 		unsigned m = (t + i) % THREADS, stores = stores_on(r, off);
+		enum stale k;
 
 		if (!map_load(r, m, off, &got))
 			continue;
 		stores += stores_on(r, off);
-		if (got == want || settles(r, m, off, want, true, stores))
+		if (got == want || (k = settles(r, m, off, want, got, true, stores)) == KNOWN)
 			continue;
 		add(&r->own_map);
-		race_hit("thread %u wrote version %u at offset %zu with %s; mapping %u shows %u", t,
-		         v, off, how, m, decode(got));
+		if (k == NOT_KNOWN)
+			race_hit("thread %u wrote version %u at offset %zu with %s; mapping %u "
+			         "shows %u",
+			         t, v, off, how, m, decode(got));
 		race_witness_bytes("mapping after own write", off, &want, &got, 8);
 	}
 }
@@ -228,6 +237,7 @@ static void observe(struct race *r, struct race_rng *rng, unsigned t, uint64_t *
 	size_t off = slot_off(o, k);
 	uint64_t *last = &seen[o * SLOTS + k], got;
 	unsigned stores;
+	enum stale known;
 	bool overlap;
 
 	got = read_slot(r, off);
@@ -250,11 +260,13 @@ static void observe(struct race *r, struct race_rng *rng, unsigned t, uint64_t *
 	if (overlap)
 		add(&r->overlaps);
 	add(&r->observed);
-	if (!not_older(got, *last) && !settles(r, t, off, *last, false, stores)) {
+	if (!not_older(got, *last) &&
+	    (known = settles(r, t, off, *last, got, false, stores)) != KNOWN) {
 		add(&r->backwards);
-		race_hit("thread %u: slot of thread %u at offset %zu went back in its mapping: "
-		         "0x%016llx after 0x%016llx",
-		         t, o, off, (unsigned long long)got, (unsigned long long)*last);
+		if (known == NOT_KNOWN)
+			race_hit("thread %u: slot of thread %u at offset %zu went back in its "
+			         "mapping: 0x%016llx after 0x%016llx",
+			         t, o, off, (unsigned long long)got, (unsigned long long)*last);
 		race_witness_bytes("mapping of another's slot", off, last, &got, 8);
 	}
 	*last = byte_max(*last, got);

@@ -63,7 +63,7 @@ def test_record_then_replay_is_identical_and_can_trace(daxlab, tmp_path):
 DAX_SCENARIOS = ["fault-vs-truncate", "cow-private", "hole-fill", "fault-mtime", "pmd-pte",
                  "punch-vs-fault", "truncate-tail", "block-zeroing", "partition-dax",
                  "rw-mmap-coherence", "io-vs-truncate", "stale-pmd", "gup-vs-truncate",
-                 "mmap-fsync-durability"]
+                 "mmap-fsync-durability", "zero-page-vs-pwrite"]
 
 
 def test_every_dax_scenario_passes_on_ext4_xfs_and_ext2(daxlab):
@@ -89,3 +89,15 @@ def test_second_fsync_of_a_mapping_is_durable_and_a_missing_flush_is_caught(daxl
     assert lost.rc == 1, lost
     s = lost.scenario("mmap-fsync-durability", "ext4")
     assert s["status"] == "fail" and s["crash_check"]["failures"] > 0, s
+
+
+def test_strict_turns_the_known_61_zero_page_window_into_hits(daxlab):
+    # A real window of Debian's 6.1 DAX code (see scenarios/024-*.c): by
+    # default a known kernel window, counted; with --strict a hit, with its
+    # witness. Widened, it shows up hundreds of times in 30 rounds.
+    run = daxlab("--scenario", "zero-page-vs-pwrite", "--fs", "ext4", "--iterations", "30",
+                 "--widen", "200", "--strict")
+    assert run.rc == 1, run
+    s = run.scenario("zero-page-vs-pwrite", "ext4")
+    assert s["status"] == "fail" and s["campaign"]["hits"] > 0, s
+    assert (run.dir / "hits" / "zero-page-vs-pwrite-ext4" / "hit-1.txt").exists()

@@ -17,6 +17,7 @@
 #include "tap.h"
 
 #define WITNESS_FILES 5 /* hits that keep a witness file; later ones are counted */
+#define HIT_LINES 20    /* hits printed as "# daxlab-hit:" lines; all are counted */
 #define THREAD_STACK (256u << 10)
 #define MAX_THREADS 64
 
@@ -286,8 +287,9 @@ void race_hit(const char *what, ...)
 		first_hit_round = round;
 		first_hit_ns = now;
 	}
-	tap_diag("daxlab-hit: n=%u round=%u seed=%llu ns=%llu what=%s", nhits, round,
-	         (unsigned long long)(camp_seed + round), (unsigned long long)now, line);
+	if (nhits <= HIT_LINES)
+		tap_diag("daxlab-hit: n=%u round=%u seed=%llu ns=%llu what=%s", nhits, round,
+		         (unsigned long long)(camp_seed + round), (unsigned long long)now, line);
 	if (witness) {
 		fclose(witness);
 		witness = NULL;
