@@ -145,6 +145,8 @@ for r in /sys/bus/nd/devices/region*; do
 done
 PMEM=pmem${REGION#region}
 NS=namespace${REGION#region}.0
+# Scenarios that read the region's sysfs (persistence_domain) find it here.
+export DAXLAB_REGION="$REGION"
 
 # The raw namespace only gives a non-DAX block device: make it fsdax. A kept
 # image (daxlab.keep=1, run.sh --image) is fsdax already: leave it alone.

@@ -84,19 +84,16 @@ int main(void)
 	long long dev[4];
 	bool eadr, found = true;
 	cpu_set_t one;
-	FILE *f;
 	int fd;
 
 	if (chdir(dir) != 0)
 		tap_skip_all("cannot enter %s: %s", dir, strerror(errno));
-	f = fopen("/sys/bus/nd/devices/region0/persistence_domain", "r");
-	if (!f || !fgets(domain, sizeof(domain), f))
+	if (!daxenv_persistence_domain(domain, sizeof(domain)))
 		tap_skip_all("the platform states no persistence domain (start QEMU with "
 		             "nvdimm-persistence=)");
-	fclose(f);
 	eadr = strncmp(domain, "cpu_cache", 9) == 0;
 	tap_plan(3);
-	tap_diag("persistence domain: %.*s", (int)strcspn(domain, "\n"), domain);
+	tap_diag("persistence domain: %s", domain);
 	CPU_ZERO(&one);
 	CPU_SET(0, &one);
 	sched_setaffinity(0, sizeof(one), &one);

@@ -104,19 +104,16 @@ int main(void)
 	long long dev[NPAGES];
 	unsigned char *map;
 	bool eadr, found = true, moved = false;
-	FILE *f;
 	int fd;
 
 	for (unsigned i = 1; i <= 4; i++)
 		cp[i] = seq * 1000 + i;
-	f = fopen("/sys/bus/nd/devices/region0/persistence_domain", "r");
-	if (!f || !fgets(domain, sizeof(domain), f))
+	if (!daxenv_persistence_domain(domain, sizeof(domain)))
 		tap_skip_all("the platform states no persistence domain (start QEMU with "
 		             "nvdimm-persistence=)");
-	fclose(f);
 	eadr = strncmp(domain, "cpu_cache", 9) == 0;
 	tap_plan(5);
-	tap_diag("persistence domain: %.*s", (int)strcspn(domain, "\n"), domain);
+	tap_diag("persistence domain: %s", domain);
 	daxenv_tap_is_dax("probe");
 
 	fd = daxenv_open_new("file");

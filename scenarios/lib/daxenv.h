@@ -24,6 +24,13 @@ void daxenv_pattern(unsigned char *buf, size_t len, unsigned seed, size_t off);
 long daxenv_pattern_check(const unsigned char *buf, size_t len, unsigned seed, size_t off);
 /* Enable sysrq and send @key to /proc/sysrq-trigger; false if impossible. */
 bool daxenv_sysrq(char key);
+/*
+ * The platform's persistence domain as the NV-DIMM's region states it
+ * ("cpu_cache", "memory_controller", ...), into @buf without the newline;
+ * false if there is none. The region is $DAXLAB_REGION (the agent's NV-DIMM
+ * under test), or region0.
+ */
+bool daxenv_persistence_domain(char *buf, size_t len);
 /* Working directory given by the agent ($DAXLAB_DIR), or "." */
 const char *daxenv_workdir(void);
 
