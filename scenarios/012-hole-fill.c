@@ -129,6 +129,8 @@ static void check_two_mappings(void)
 	zero = read_fault_zero(a, SEQ_SIZE) && read_fault_zero(b, SEQ_SIZE);
 	zero = zero && is_zero(a, SEQ_SIZE) && is_zero(b, SEQ_SIZE);
 	tap_ok(zero, "a hole reads as zeros through two mappings");
+	/* A kernel that cannot replace the zero page spins in the write fault. */
+	race_watchdog(30, "a store into a read-faulted hole");
 
 	sa = (struct store_arg){.dst = a, .off = 0, .seed = 50};
 	race_threads(1, store_thread, &sa);
@@ -152,6 +154,7 @@ static void check_two_mappings(void)
 	pwrite_ok &= holds(a + 2 * PAGE, 2 * PAGE, 52, "page 2, mapping A");
 	pwrite_ok &= holds(b + 2 * PAGE, 2 * PAGE, 52, "page 2, mapping B");
 	tap_ok(pwrite_ok, "pwrite() into a read-faulted hole is seen through every mapping");
+	race_watchdog(0, NULL);
 	munmap(a, SEQ_SIZE);
 	munmap(b, SEQ_SIZE);
 	close(fd2);
@@ -518,8 +521,10 @@ int main(void)
 	tap_plan(12);
 	daxenv_tap_is_dax("probe");
 	check_two_mappings();
+	race_watchdog(60, "the other-process and huge zero page checks");
 	check_other_process();
 	check_huge_zero_page();
+	race_watchdog(0, NULL);
 	race_fill();
 	tap_finish();
 }

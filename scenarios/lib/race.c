@@ -178,6 +178,62 @@ static void install_handlers(void)
 	sigaction(SIGSEGV, &sa, NULL);
 }
 
+static const char *watchdog_what;
+static unsigned watchdog_seconds;
+
+static void put_str(const char *s)
+{
+	ssize_t n = (ssize_t)strlen(s);
+
+	while (n > 0) {
+		ssize_t w = write(STDOUT_FILENO, s, (size_t)n);
+
+		if (w <= 0)
+			return;
+		s += w;
+		n -= w;
+	}
+}
+
+static void on_watchdog(int sig)
+{
+	char secs[16];
+	unsigned v = watchdog_seconds;
+	int i = (int)sizeof(secs) - 1;
+
+	(void)sig;
+	secs[i] = '\0';
+	do {
+		secs[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && i > 0);
+	put_str("Bail out! ");
+	put_str(watchdog_what ? watchdog_what : "a guarded step");
+	put_str(" did not finish in ");
+	put_str(&secs[i]);
+	put_str(" s\n");
+	_exit(1);
+}
+
+void race_watchdog(unsigned seconds, const char *what)
+{
+	struct sigaction sa;
+
+	if (!seconds) {
+		alarm(0);
+		watchdog_what = NULL;
+		return;
+	}
+	fflush(stdout);
+	watchdog_what = what;
+	watchdog_seconds = seconds;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_watchdog;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(seconds);
+}
+
 static void copy_volatile(volatile unsigned char *to, const volatile unsigned char *from,
                           size_t len)
 {

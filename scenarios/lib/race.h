@@ -51,6 +51,15 @@ void race_threads(unsigned n, race_fn fn, void *arg);
 int race_load(const volatile void *p, void *out, size_t len);
 int race_store(volatile void *p, const void *in, size_t len);
 
+/*
+ * Guard a step that must finish: race_watchdog(N, what) arms an alarm; if
+ * the process is still in the step N seconds later it prints
+ * "Bail out! WHAT did not finish in N s" and exits 1, so a kernel that
+ * makes a fault retry forever fails the scenario at once rather than at
+ * its timeout. race_watchdog(0, NULL) disarms it.
+ */
+void race_watchdog(unsigned seconds, const char *what);
+
 /* Start a campaign: prints the plan line's diagnostics, starts the clock. */
 void race_begin(const char *name, unsigned iterations, uint64_t seed);
 /* The round now running (for hits and ftrace), from 0; race_end() reports
