@@ -206,6 +206,15 @@ trace_off() { # NAME
 	[ -d $TRACE/events/fs_dax ] || return 0
 	echo 0 >$TRACE/events/fs_dax/enable
 	cat $TRACE/trace >/tmp/trace.txt
+	# A fault that retries forever fills the buffer with tens of MB of
+	# text, minutes on the serial channel: keep the newest 4 MiB.
+	if [ "$(wc -c </tmp/trace.txt)" -gt 4194304 ]; then
+		{
+			echo "# daxlab-agent: trace cut to its newest 4 MiB"
+			tail -c 4194304 /tmp/trace.txt | sed 1d
+		} >/tmp/trace.cut
+		mv /tmp/trace.cut /tmp/trace.txt
+	fi
 	send_file "fs_dax/$1.txt" /tmp/trace.txt
 }
 
