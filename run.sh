@@ -64,6 +64,12 @@ Record and replay (QEMU -icount rr; one vCPU: QEMU refuses rr with more)
                        it does not change what the guest does)
 
 Guest
+  --kernel-variant NAME
+                       boot a kernel built from Debian's linux-source-6.1
+                       with guest-kernel/build.sh (built on first use, then
+                       cached): slim, defconfig, debug (lockdep + KASAN) or
+                       a mutant that puts back one DAX bug (m1-... to m9-...;
+                       guest-kernel/build.sh --list)
   --kernel PATH        boot this kernel image instead of Debian's prebuilt one
   --modules DIR        its modules directory (.../lib/modules/KVER); omit for
                        a kernel with everything built in
@@ -134,6 +140,7 @@ scenarios=()
 fs_arg=ext4
 dax=1
 kernel=""
+kvariant=""
 modules=""
 cpu_model=max
 cpus=2
@@ -270,6 +277,11 @@ while [ $# -gt 0 ]; do
 	--kernel)
 		need_arg "$@"
 		kernel=$2
+		shift
+		;;
+	--kernel-variant)
+		need_arg "$@"
+		kvariant=$2
 		shift
 		;;
 	--modules)
@@ -420,7 +432,7 @@ if [ $record = 1 ]; then
 		--no-dax) save_args+=("$a") ;;
 		--trace) [ "${orig_args[$((i + 1))]:--}" = "${orig_args[$((i + 1))]#-}" ] && i=$((i + 1)) ;;
 		--widen) save_args+=("$a") ;;
-		--results | --plugin | --timeout | --kernel | --modules | --image | --crash-samples) i=$((i + 1)) ;;
+		--results | --plugin | --timeout | --kernel | --kernel-variant | --modules | --image | --crash-samples) i=$((i + 1)) ;;
 		--crash-check) save_args+=(--scenario "${orig_args[$((i + 1))]}") && i=$((i + 1)) ;;
 		*) save_args+=("$a") ;;
 		esac
@@ -434,6 +446,16 @@ if [ -n "$kernel" ]; then
 	[ -f "$kernel" ] || die "kernel image not found: $kernel"
 	[ -r "$kernel" ] || die "kernel image not readable: $kernel"
 	kernel=$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")
+fi
+if [ -n "$kvariant" ]; then
+	[ -z "$kernel" ] || die "--kernel and --kernel-variant exclude each other"
+	case "$kvariant" in
+	slim | defconfig | debug) ;;
+	m[0-9]*) [ -f "$TOP/guest-kernel/patches/mutants/$kvariant.patch" ] ||
+		die "no such kernel variant: $kvariant (guest-kernel/build.sh --list)" ;;
+	*) die "no such kernel variant: $kvariant (guest-kernel/build.sh --list)" ;;
+	esac
+	[ -z "$widen" ] || die "--widen needs the kernel's module build tree: not available with --kernel-variant yet"
 fi
 if [ -n "$modules" ]; then
 	[ -n "$kernel" ] || die "--modules needs --kernel"
@@ -502,6 +524,11 @@ elif [ -n "$kernel" ]; then
 	fi
 	echo "$kver" >"$kdir/kver"
 	kernel_desc="custom $kernel"
+elif [ -n "$kvariant" ]; then
+	kdir=$("$TOP/guest-kernel/build.sh" --variant "$kvariant" --cache "$CACHE") ||
+		die "building kernel variant $kvariant failed"
+	kver=$(cat "$kdir/kver")
+	kernel_desc="source $kvariant $kver ($(sed -n 's/^source=//p' "$kdir/variant.txt"))"
 else
 	kdir=$("$TOP/guest-kernel/fetch-debian.sh" --cache "$CACHE") || die "fetching the Debian kernel failed"
 	kver=$(cat "$kdir/kver")
@@ -1021,6 +1048,7 @@ cat >"$run/summary.json" <<JSON
   "qemu_seconds": $qemu_seconds,
   "qemu_cpu_seconds": $qemu_cpu_seconds,
   "kernel": $(json_str "$kernel_desc"),
+  "kernel_variant": $(json_str "${kvariant:-}"),
   "kernel_release": $(json_str "${kernel_release:-unknown}"),
   "fs": [$(for f in $fs_list; do printf '%s' "$(json_str "$f"), "; done | sed 's/, $//')],
   "dax_requested": $([ $dax = 1 ] && echo true || echo false),

@@ -370,7 +370,12 @@ for fs in $FS_LIST; do
 			reason=$(sed -n 's/.*# SKIP //p' /tmp/last.tap | head -n1)
 			;;
 		137) status=timeout reason="killed after ${STIMEOUT}s" ;;
-		*) status=fail reason="exit $rc" ;;
+		*)
+			status=fail
+			# The scenario's own words: its bail-out, or its first failed point.
+			why=$(grep -m1 -E '^ *(Bail out!|not ok )' /tmp/last.tap | sed 's/^ *//' | cut -c1-160)
+			reason="exit $rc${why:+: $why}"
+			;;
 		esac
 		if grep -q -E "$WARN_RE" /tmp/dmesg.part; then
 			status=fail
