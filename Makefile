@@ -4,6 +4,9 @@
 #   make test     every test: lint, C unit tests under ASan/UBSan, and the
 #                 host-side pytest harness that boots real guests
 #   make lint     shellcheck and clang-format checks only
+#   make kernels  the guest kernels from linux-source-6.1: slim and debug
+#   make mutants  every mutant kernel (guest-kernel/patches/mutants/),
+#                 each a rebuild of the touched files in a shared tree
 #
 # Everything built goes under $(CACHE) (default .cache, ignored by git).
 
@@ -34,7 +37,7 @@ CRASH_TOOL := $(BUILD)/emulator/daxlab-crash
 TRACE_TOOL := $(BUILD)/emulator/daxlab-trace
 PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/x86-decode.c
 
-.PHONY: all guest plugin test unit lint format pytest clean
+.PHONY: all guest plugin test unit lint format pytest clean kernels mutants
 all: guest plugin
 guest: $(SCENARIO_BIN) $(TOOLS_BIN)
 plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL)
@@ -84,6 +87,14 @@ pytest: guest plugin
 	$(PYTEST) -v tests
 
 test: lint unit pytest
+
+MUTANTS := $(sort $(basename $(notdir $(wildcard guest-kernel/patches/mutants/m*.patch))))
+kernels:
+	@for v in slim debug; do guest-kernel/build.sh --cache $(CACHE) --variant $$v >/dev/null || exit 1; done
+
+mutants: kernels
+	@for v in $(MUTANTS); do guest-kernel/build.sh --cache $(CACHE) --variant $$v >/dev/null || exit 1; done
+	@guest-kernel/build.sh --list
 
 clean:
 	rm -rf $(BUILD)
