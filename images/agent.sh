@@ -46,6 +46,10 @@ SCENARIOS=$(cmdarg scenarios | tr ',' ' ')
 DAX=$(cmdarg dax)
 STIMEOUT=$(cmdarg stimeout)
 : "${DAX:=1}" "${STIMEOUT:=300}"
+# Seconds a scenario may take to die after its SIGKILL before it counts as
+# stuck in the kernel; "wedged" then says which one, and nothing more runs.
+STUCK_GRACE=15
+wedged=""
 # Racing scenarios read these (scenarios/lib/race.c); unset means their default.
 ITERATIONS=$(cmdarg iterations)
 SEED=$(cmdarg seed)
@@ -286,8 +290,12 @@ report() { # NAME FS STATUS DAX DURATION EXIT REASON
 }
 
 for fs in $FS_LIST; do
-	fs_reason=$(mount_fs "$fs")
-	fs_status=$?
+	if [ -n "$wedged" ]; then
+		fs_status=1 fs_reason="not run: $wedged"
+	else
+		fs_reason=$(mount_fs "$fs")
+		fs_status=$?
+	fi
 	dax_on=0
 	if [ $fs_status = 0 ]; then
 		touch /mnt/dax/.daxlab-probe
@@ -310,6 +318,11 @@ for fs in $FS_LIST; do
 	fi
 	for scen in $SCENARIOS; do
 		name=${scen#[0-9][0-9][0-9]-}
+		if [ -n "$wedged" ]; then
+			# Its mount cannot be unmounted, nor the device used again.
+			report "$name" "$fs" skip 0 0 - "not run: $wedged"
+			continue
+		fi
 		if [ $fs_status != 0 ]; then
 			if [ "$fs" = ext2 ]; then
 				report "$name" "$fs" skip 0 0 - "$fs_reason"
@@ -338,15 +351,32 @@ for fs in $FS_LIST; do
 		fi
 		echo "# Subtest: $name $fs" >&3
 		start=$(now_cs)
+		rm -f /tmp/rc /tmp/stuck /tmp/waiter.pid /tmp/tee.pid
+		# A scenario deadlocked in the kernel (D state) survives SIGKILL and
+		# keeps the TAP pipe open: the guard notices, dumps the blocked
+		# tasks into the kernel log, and unblocks the pipeline.
+		(
+			sleep $((STIMEOUT + STUCK_GRACE))
+			: >/tmp/stuck
+			echo w >/proc/sysrq-trigger 2>/dev/null
+			# Busybox timeout runs the scenario in its own pid, so it is
+			# the waiting subshell and the tee that must go (a child the
+			# scenario left behind can hold the pipe as well).
+			[ -f /tmp/rc ] || echo 137 >/tmp/rc
+			kill -9 "$(cat /tmp/waiter.pid)" "$(cat /tmp/tee.pid)" 2>/dev/null
+		) &
+		guard=$!
 		# timeout's watcher child keeps the cwd it started in for up to a
 		# second after the scenario ends: start it outside the mount.
 		(
 			cd / || exit 1
+			sh -c 'echo $PPID' >/tmp/waiter.pid
 			# shellcheck disable=SC2016 # $0 and $DAXLAB_DIR expand in the inner sh
 			DAXLAB_DIR=$dir DAXLAB_FS=$fs DAXLAB_SEQ=$((n + 1)) DAXLAB_WITNESS_DIR=$witness timeout -s KILL "$STIMEOUT" \
 				sh -c 'cd "$DAXLAB_DIR" && exec "$0"' "/scenarios/$scen" 2>/dev/console
 			echo $? >/tmp/rc
-		) | tee /tmp/last.tap | sed 's/^/    /' >&3
+		) | sh -c 'echo $$ >/tmp/tee.pid && exec tee /tmp/last.tap' | sed 's/^/    /' >&3
+		kill "$guard" 2>/dev/null || true
 		end=$(now_cs)
 		rc=$(cat /tmp/rc 2>/dev/null || echo 255)
 		trace_off "$name-$fs"
@@ -377,12 +407,18 @@ for fs in $FS_LIST; do
 			reason="exit $rc${why:+: $why}"
 			;;
 		esac
+		if [ -f /tmp/stuck ]; then
+			wedged="$name is stuck in the kernel (D state) after SIGKILL"
+			status=timeout
+			reason="stuck in the kernel after SIGKILL at ${STIMEOUT}s (blocked tasks in dmesg)"
+		fi
 		if grep -q -E "$WARN_RE" /tmp/dmesg.part; then
 			status=fail
-			reason="kernel log: $(grep -m1 -E "$WARN_RE" /tmp/dmesg.part | sed 's/^\[[^]]*\] //')"
+			reason="${wedged:+stuck after SIGKILL; }kernel log: $(grep -m1 -E "$WARN_RE" /tmp/dmesg.part | sed 's/^\[[^]]*\] //')"
 		fi
 		report "$name" "$fs" "$status" "$dax_on" "$dur" "$rc" "$reason"
-		rm -rf "$dir"
+		# Removing a stuck scenario's files would block on its locks.
+		[ -n "$wedged" ] || rm -rf "$dir"
 	done
 	tries=0
 	while grep -q ' /mnt/dax ' /proc/mounts && ! umount /mnt/dax 2>/tmp/umount.err && [ $tries -lt 20 ]; do
@@ -399,6 +435,6 @@ dmesg >/tmp/dmesg.txt
 send_file dmesg.txt /tmp/dmesg.txt
 echo "# daxlab-done" >&3
 say "all done, powering off"
-sync
+[ -n "$wedged" ] || sync
 poweroff -f
 sleep 60
