@@ -449,12 +449,8 @@ if [ -n "$kernel" ]; then
 fi
 if [ -n "$kvariant" ]; then
 	[ -z "$kernel" ] || die "--kernel and --kernel-variant exclude each other"
-	case "$kvariant" in
-	slim | defconfig | debug) ;;
-	m[0-9]*) [ -f "$TOP/guest-kernel/patches/mutants/$kvariant.patch" ] ||
-		die "no such kernel variant: $kvariant (guest-kernel/build.sh --list)" ;;
-	*) die "no such kernel variant: $kvariant (guest-kernel/build.sh --list)" ;;
-	esac
+	"$TOP/guest-kernel/build.sh" --list | cut -d' ' -f1 | grep -qxF -- "$kvariant" ||
+		die "no such kernel variant: $kvariant (guest-kernel/build.sh --list)"
 	[ -z "$widen" ] || die "--widen needs the kernel's module build tree: not available with --kernel-variant yet"
 fi
 if [ -n "$modules" ]; then
