@@ -23,7 +23,7 @@ GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c scenarios/lib/race.c
 GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h scenarios/lib/race.h emulator/daxlab-marker.h
 TOOLS_BIN := $(GUEST)/tools/dax-probe
 
-EMU_UNITS := emulator/x86-decode.c emulator/persist.c
+EMU_UNITS := emulator/x86-decode.c emulator/persist.c emulator/perf-model.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
@@ -35,7 +35,7 @@ PYTEST := /usr/bin/python3 -m pytest
 PLUGIN := $(BUILD)/emulator/libdaxlab-pmem.so
 CRASH_TOOL := $(BUILD)/emulator/daxlab-crash
 TRACE_TOOL := $(BUILD)/emulator/daxlab-trace
-PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/x86-decode.c
+PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/perf-model.c emulator/x86-decode.c
 
 .PHONY: all guest plugin test unit lint format pytest clean kernels mutants
 all: guest plugin
