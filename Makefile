@@ -35,12 +35,13 @@ PYTEST := /usr/bin/python3 -m pytest
 PLUGIN := $(BUILD)/emulator/libdaxlab-pmem.so
 CRASH_TOOL := $(BUILD)/emulator/daxlab-crash
 TRACE_TOOL := $(BUILD)/emulator/daxlab-trace
+LATENCY_TOOL := $(BUILD)/emulator/daxlab-latency
 PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/perf-model.c emulator/x86-decode.c
 
 .PHONY: all guest plugin test unit lint format pytest clean kernels mutants
 all: guest plugin
 guest: $(SCENARIO_BIN) $(TOOLS_BIN)
-plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL)
+plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL) $(LATENCY_TOOL)
 
 # Host tools are built with the sanitizers on: they run in the tests.
 $(CRASH_TOOL): emulator/daxlab-crash.c emulator/persist.h
@@ -50,6 +51,10 @@ $(CRASH_TOOL): emulator/daxlab-crash.c emulator/persist.h
 $(TRACE_TOOL): emulator/daxlab-trace.c emulator/pmem-trace.h
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $<
+
+$(LATENCY_TOOL): emulator/daxlab-latency.c emulator/perf-model.c emulator/perf-model.h
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ emulator/daxlab-latency.c emulator/perf-model.c
 
 
 # The QEMU plugin, against the plugin header of the installed QEMU (taken

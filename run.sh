@@ -53,6 +53,19 @@ NV-DIMM model (the daxlab-pmem QEMU plugin)
                        set the pmem disk's dax/write_cache in the guest
                        (0: the kernel skips its cache flushes)
 
+Latency and bandwidth model (the plugin's perf-model.c)
+  --latency SPEC       model the NV-DIMM's latency and bandwidth: dram, optane
+                       (Intel Optane DC PMM 100, published figures), or
+                       custom:key=value,... starting from dram (keys and units:
+                       .cache/build/emulator/daxlab-latency --help). Modelled
+                       time per marked window goes to pmem-model.json; the
+                       pmem-perf scenario's own figures to pmem-perf.json, and
+                       a plot of both presets to pmem-perf.svg
+  --latency-mode MODE  model (default: the modelled time is reported, the
+                       guest runs at emulation speed) or stall (the vCPU is
+                       also busy-waited for the modelled cost above dram's,
+                       so programs in the guest measure the slowdown)
+
 Record and replay (QEMU -icount rr; one vCPU: QEMU refuses rr with more)
   --record             record the run for exact replay: the run directory
                        keeps replay/ (kernel, initramfs, starting NV-DIMM
@@ -161,6 +174,8 @@ iterations=""
 strict=0
 widen=""
 write_cache=""
+latency=""
+latency_mode=""
 CACHE=${DAXLAB_CACHE:-$TOP/.cache}
 
 # --replay RUN_DIR: the recorded run's own arguments, then the few options a
@@ -256,6 +271,16 @@ while [ $# -gt 0 ]; do
 			widen=$2
 			shift
 		fi
+		;;
+	--latency)
+		need_arg "$@"
+		latency=$2
+		shift
+		;;
+	--latency-mode)
+		need_arg "$@"
+		latency_mode=$2
+		shift
 		;;
 	--guest-write-cache)
 		need_arg "$@"
@@ -412,6 +437,20 @@ if [ -n "$widen" ]; then
 		die "--widen with --kernel needs --modules DIR with DIR/build (the kernel's build tree)"
 fi
 case "$write_cache" in "" | 0 | 1) ;; *) die "--guest-write-cache must be 0 or 1, not '$write_cache'" ;; esac
+# --latency: the preset's name here; its parameters once daxlab-latency is built.
+if [ -n "$latency" ]; then
+	case "$latency" in
+	dram | optane | custom | custom:*) ;;
+	*) die "unknown latency preset '$latency' (choose dram, optane or custom:key=value,...)" ;;
+	esac
+	[ "$plugin" != off ] || die "--latency needs the plugin (not --plugin off)"
+	case "$latency" in *+* | *" "*) die "--latency: separate parameters with commas, not '+' or spaces" ;; esac
+fi
+case "$latency_mode" in
+"") latency_mode=model ;;
+model | stall) [ -n "$latency" ] || die "--latency-mode needs --latency PRESET" ;;
+*) die "unknown --latency-mode: $latency_mode (choose model or stall)" ;;
+esac
 is_pos "$cpus" || die "--cpus must be a positive integer, not '$cpus'"
 if [ $record = 1 ]; then
 	[ -z "$replay_dir" ] || die "--record and --replay exclude each other"
@@ -498,6 +537,10 @@ targets=guest
 if ! make -s -C "$TOP" CACHE="$CACHE" $targets >"$CACHE/make.log" 2>&1; then
 	cat "$CACHE/make.log" >&2
 	die "building the guest programs or the plugin failed"
+fi
+if [ -n "$latency" ]; then
+	lat_err=$("$CACHE/build/emulator/daxlab-latency" check "$latency" 2>&1 >/dev/null) ||
+		die "--latency: ${lat_err:-daxlab-latency failed}"
 fi
 
 step "guest kernel"
@@ -648,6 +691,8 @@ if [ "$plugin" != off ]; then
 	popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=off"
 	[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$pmem_file"
 	[ -n "$trace_opts" ] && popts="$popts,$trace_opts"
+	# QEMU splits plugin options at commas: the model's own go joined by '+'.
+	[ -n "$latency" ] && popts="$popts,latency=${latency//,/+},latency_mode=$latency_mode"
 	# DAXLAB_PLUGIN_OPTS adds plugin options (e.g. verify=on, a self-check).
 	[ -n "${DAXLAB_PLUGIN_OPTS:-}" ] && popts="$popts,$DAXLAB_PLUGIN_OPTS"
 	qemu+=(-plugin "$CACHE/build/emulator/libdaxlab-pmem.so,$popts" -d plugin -D "$run/plugin.log")
@@ -655,7 +700,7 @@ fi
 printf '%q ' "${qemu[@]}" >"$run/qemu-cmdline.txt"
 echo >>"$run/qemu-cmdline.txt"
 
-step "booting: TCG, $cpus vCPUs, -cpu $cpu_model, $pmem_size NV-DIMM at $pmem_base ($persist, plugin: $plugin), fs: $fs_list, dax: $([ $dax = 1 ] && echo on || echo off)"
+step "booting: TCG, $cpus vCPUs, -cpu $cpu_model, $pmem_size NV-DIMM at $pmem_base ($persist, plugin: $plugin$([ -n "$latency" ] && echo ", latency: $latency $latency_mode")), fs: $fs_list, dax: $([ $dax = 1 ] && echo on || echo off)"
 echo "    run directory: ${run#"$TOP"/}"
 touch "$run/tap.txt"
 # CPU seconds of this shell's children so far: the delta after the boot is
@@ -1044,6 +1089,100 @@ for fs in $fs_list; do
 	done
 done
 
+# ---------------------------------------------------------- latency model
+# pmem-perf's own figures (its "# pmem-perf:" TAP diagnostics, each run
+# under the filesystem whose result line follows them) -> pmem-perf.json.
+perf_json() { # TAP_FILE
+	awk '
+		/^ *# pmem-perf: / {
+			line = ""
+			for (i = 3; i <= NF; i++) {
+				split($i, kv, "=")
+				v = substr($i, length(kv[1]) + 2)
+				line = line (line == "" ? "" : ", ") "\"" kv[1] "\": " (kv[1] == "phase" ? "\"" v "\"" : v)
+			}
+			pending[++np] = line
+			next
+		}
+		/^# daxlab-result: scenario=pmem-perf / {
+			split($4, f, "=")
+			for (i = 1; i <= np; i++)
+				out[++no] = "    {\"fs\": \"" f[2] "\", " pending[i] "}"
+			np = 0
+		}
+		END {
+			print "{\n  \"phases\": ["
+			for (i = 1; i <= no; i++)
+				print out[i] (i < no ? "," : "")
+			print "  ]\n}"
+		}' "$1"
+}
+# The modelled figures of pmem-perf's first run, preset vs dram: latency per
+# access and bandwidth per phase, as data files and pmem-perf.svg (gnuplot).
+plot_perf() {
+	awk -v lat="$run/pmem-perf-latency.dat" -v bw="$run/pmem-perf-bandwidth.dat" '
+		FNR == NR {
+			if ($1 == "window" && !($2 in ns)) {
+				for (i = 3; i <= NF; i++) {
+					split($i, kv, "=")
+					if (kv[1] == "modelled_ns") ns[$2] = kv[2]
+					if (kv[1] == "dram_ns") dram[$2] = kv[2]
+				}
+			}
+			next
+		}
+		/^ *# pmem-perf: / {
+			delete f
+			for (i = 3; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
+			if (seen[f["phase"]]++ || !(f["window"] in ns)) next
+			if (f["phase"] == "chase" || f["phase"] == "persist")
+				printf "%s %.3f %.3f\n", f["phase"], ns[f["window"]] / f["ops"], dram[f["window"]] / f["ops"] >lat
+			else
+				printf "%s %.4f %.4f\n", f["phase"], f["bytes"] / ns[f["window"]], f["bytes"] / dram[f["window"]] >bw
+		}' "$run/pmem-model.txt" "$run/tap.txt"
+	[ -s "$run/pmem-perf-latency.dat" ] && [ -s "$run/pmem-perf-bandwidth.dat" ] || return 0
+	if ! command -v gnuplot >/dev/null 2>&1; then
+		echo "    (no gnuplot: pmem-perf.svg not drawn; the data is in pmem-perf-*.dat)"
+		return 0
+	fi
+	(cd "$run" && gnuplot 2>"$run/gnuplot.log" <<GNUPLOT) || echo "    gnuplot failed: see gnuplot.log"
+set terminal svg size 1000,460 dynamic font "sans,11" background rgb "white"
+set output "pmem-perf.svg"
+set multiplot title "daxlab latency model: $lat_name vs dram, modelled (pmem-perf windows)"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set key top left
+set xtics rotate by -40 scale 0 nomirror
+set grid ytics
+set yrange [0:*]
+set bmargin 7
+set rmargin 5
+set size 0.3, 0.92
+set origin 0, 0
+set title "latency per access (ns)"
+plot "pmem-perf-latency.dat" using 2:xtic(1) title "$lat_name" lc rgb "#c0504d", "" using 3 title "dram" lc rgb "#4f81bd"
+set size 0.7, 0.92
+set origin 0.3, 0
+set title "bandwidth (GB/s)"
+plot "pmem-perf-bandwidth.dat" using 2:xtic(1) title "$lat_name" lc rgb "#c0504d", "" using 3 title "dram" lc rgb "#4f81bd"
+unset multiplot
+GNUPLOT
+}
+latency_json=""
+if grep -q '^ *# pmem-perf: ' "$run/tap.txt"; then
+	perf_json "$run/tap.txt" >"$run/pmem-perf.json"
+fi
+if [ -n "$latency" ]; then
+	lat_name=${latency%%:*}
+	[ -f "$run/pmem-model.txt" ] && [ -f "$run/pmem-perf.json" ] && plot_perf
+	stalled_ns=$(sed -n 's/.*"latency": {.*"stalled_ns": \([0-9]*\).*/\1/p' "$run/pmem-stats.json" 2>/dev/null | head -n1)
+	stall_s=$(awk -v n="${stalled_ns:-0}" 'BEGIN {printf "%.2f", n / 1e9}')
+	stall_share=$(awk -v n="${stalled_ns:-0}" -v w="$qemu_seconds" -v c="$cpus" 'BEGIN {printf "%.3f", (w > 0 ? n / 1e9 / (w * c) : 0)}')
+	latency_json="\"latency\": {\"spec\": $(json_str "$latency"), \"mode\": $(json_str "$latency_mode"), \"model\": $(json_str "$([ -f "$run/pmem-model.json" ] && echo pmem-model.json)"), \"perf\": $(json_str "$([ -f "$run/pmem-perf.json" ] && echo pmem-perf.json)"), \"plot\": $(json_str "$([ -f "$run/pmem-perf.svg" ] && echo pmem-perf.svg)"), \"stalled_vcpu_seconds\": $stall_s, \"stalled_share\": $stall_share},"
+fi
+
 cat >"$run/summary.json" <<JSON
 {
   "run_id": $(json_str "$run_id"),
@@ -1067,6 +1206,7 @@ cat >"$run/summary.json" <<JSON
   "pmem_window": {"base": $(json_str "$pmem_base"), "size": $pmem_bytes, "guest_iomem": $(json_str "$iomem")},
   "pmem_stats": $(json_str "$([ -f "$run/pmem-stats.json" ] && echo pmem-stats.json)"),
   "pmem_trace": $(json_str "$([ -f "$run/pmem-trace.bin" ] && echo pmem-trace.bin)"),
+  $latency_json
   "cpus": $cpus,
   $rr_json
   "pmem_size": $(json_str "$pmem_size"),
@@ -1085,6 +1225,10 @@ echo
 echo "daxlab run $run_id: $passed passed, $failed failed, $skipped skipped, $timedout timeout (guest $guest_status, $((end_wall - start_wall)) s)"
 printf '%s' "$summary_lines"
 [ -n "$guest_reason" ] && echo "  guest: $guest_reason"
+if [ -n "$latency" ]; then
+	echo "  latency model: $latency ($latency_mode)$([ -f "$run/pmem-model.json" ] && echo ", modelled windows in pmem-model.json")$([ -f "$run/pmem-perf.svg" ] && echo ", plot pmem-perf.svg")"
+	[ "$latency_mode" = stall ] && echo "  stalls: $stall_s vCPU-seconds, $(awk -v s="$stall_share" 'BEGIN {printf "%.1f", s * 100}')% of the vCPUs' wall time ($cpus x $qemu_seconds s)"
+fi
 [ $record = 1 ] && echo "  recorded: replay it with ./run.sh --replay ${run#"$TOP"/}"
 [ -n "$replay_dir" ] && [ $replay_ok = 1 ] && echo "  replay of ${replay_dir##*/}: TAP stream and NV-DIMM image identical (sha256 ${got_sha:0:16}...)"
 echo "  results: ${run#"$TOP"/}"

@@ -25,6 +25,12 @@
  *                   store+nt+flush+fence+marker)
  *   trace_range=A-B only events at NV-DIMM offsets [A, B) (fences pass)
  *   trace_windows=on|off  only events that count in a marked window
+ *   latency=SPEC    the latency and bandwidth model (perf-model.c): dram,
+ *                   optane or custom:key=value+key=value... ('+' for ',',
+ *                   which QEMU's option syntax takes); modelled time per
+ *                   marked window goes to OUT/pmem-model.json
+ *   latency_mode=M  model (default: report only) or stall (also busy-wait
+ *                   the vCPU for the modelled cost above dram's)
  *   verify=on|off   a self-check (default off): translate direct-map
  *                   accesses the slow way too and count disagreements, and
  *                   watch the instructions normally skipped (stack, RIP-
@@ -46,6 +52,7 @@
 #include <qemu-plugin.h>
 
 #include "daxlab-marker.h"
+#include "perf-model.h"
 #include "persist.h"
 #include "pmem-trace.h"
 #include "x86-decode.h"
@@ -146,6 +153,12 @@ struct vcpu {
 	uint64_t cr3;      /* address space (CR3 without PCID/PTI bits), followed from MOV to CR3 */
 	uint64_t ctr[NCTR];
 	uint64_t win[NCTR]; /* events of the window's address space while it is open */
+	/* latency model */
+	uint64_t lat_seen;   /* instructions (all) already charged to the global model */
+	uint64_t win_seen;   /* user instructions already charged to the window's model */
+	int64_t debt_ps;     /* stall mode: modelled time above dram's not yet stalled */
+	uint64_t stalled_ns; /* stall mode: host time spent stalling */
+	uint64_t stalls;
 };
 
 /* Per-instruction flags, passed as callback userdata. */
@@ -189,6 +202,33 @@ static FILE *trace_file;
 static GMutex trace_lock;
 static struct qemu_plugin_scoreboard *icount_sb;
 static qemu_plugin_u64 icount;
+
+/*
+ * The latency model (latency=SPEC): four instances of perf-model.c, each
+ * with a twin under the dram preset, the reference. The window pair sees
+ * only the open window's events (its vCPU and address space, user and
+ * kernel, user instructions only) and starts cold at each window, so its
+ * figures are the same in every run of the same program. The global pair
+ * sees every event of every vCPU and drives stall mode: each event's
+ * modelled cost above dram's becomes a debt, busy-waited off in batches.
+ */
+enum lat_mode { LAT_MODEL, LAT_STALL };
+static bool latency_on;
+static enum lat_mode lat_mode = LAT_MODEL;
+static struct perf_params lat_params, lat_ref_params;
+static struct perf *lat_win, *lat_win_ref, *lat_all, *lat_all_ref;
+static GMutex lat_lock;
+static GArray *lat_windows; /* struct lat_window */
+static struct qemu_plugin_scoreboard *icount_user_sb;
+static qemu_plugin_u64 icount_user;
+#define STALL_BATCH_PS 2000000 /* busy-wait once 2 us are owed */
+
+/* A closed window's modelled figures, under the preset and under dram. */
+struct lat_window {
+	uint64_t id;
+	struct perf_stats s;
+	uint64_t ref_ps;
+};
 
 static GMutex lock; /* windows, checkpoints, insn_infos, direct-map learning */
 static GPtrArray *insn_infos;
@@ -266,6 +306,97 @@ static void count(struct vcpu *v, enum counter c, uint64_t n, bool in_window)
 	v->ctr[c] += n;
 	if (in_window)
 		v->win[c] += n;
+}
+
+/* ---------------------------------------------------------- latency model */
+
+enum lat_event { LAT_LOAD, LAT_STORE, LAT_NT, LAT_FLUSH, LAT_FLUSH_INVALIDATE, LAT_FENCE };
+
+static void lat_apply(struct perf *m, unsigned cpu, enum lat_event ev, uint64_t off, unsigned size)
+{
+	switch (ev) {
+	case LAT_LOAD:
+		perf_load(m, cpu, off, size);
+		break;
+	case LAT_STORE:
+		perf_store(m, cpu, off, size);
+		break;
+	case LAT_NT:
+		perf_nt_store(m, cpu, off, size);
+		break;
+	case LAT_FLUSH:
+	case LAT_FLUSH_INVALIDATE:
+		perf_flush(m, cpu, off, ev == LAT_FLUSH_INVALIDATE);
+		break;
+	default:
+		perf_fence(m, cpu);
+		break;
+	}
+}
+
+/* Charge the window's model with the user instructions run since the last charge. */
+static void lat_window_insns(struct vcpu *v, unsigned cpu)
+{
+	uint64_t now = qemu_plugin_u64_get(icount_user, cpu);
+
+	perf_insns(lat_win, 0, now - v->win_seen);
+	perf_insns(lat_win_ref, 0, now - v->win_seen);
+	v->win_seen = now;
+}
+
+/* Busy-wait (sleeping would oversleep by far more than the costs) off the debt. */
+static void lat_stall(struct vcpu *v)
+{
+	struct timespec ts;
+	uint64_t start, now, until;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	start = now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	until = start + (uint64_t)v->debt_ps / 1000;
+	while (now < until) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
+	/* the overshoot is credited, so the stall is right on average */
+	v->debt_ps -= (int64_t)(now - start) * 1000;
+	v->stalled_ns += now - start;
+	v->stalls++;
+}
+
+/*
+ * One event for the latency model. The window's model takes the window
+ * vCPU's events in its address space, the kernel's too (read() and write()
+ * copy from and to the NV-DIMM), but the kernel's fences only if @user:
+ * interrupts run locked operations at host-timer moments, which would make
+ * the figures differ from run to run.
+ */
+static void lat_event(unsigned cpu, struct vcpu *v, enum lat_event ev, uint64_t off, unsigned size,
+                      bool user)
+{
+	if (!latency_on)
+		return;
+	g_mutex_lock(&lat_lock);
+	if (lat_all) {
+		uint64_t all = qemu_plugin_u64_get(icount, cpu);
+		uint64_t a = perf_now(lat_all, cpu), r = perf_now(lat_all_ref, cpu);
+
+		perf_insns(lat_all, cpu, all - v->lat_seen);
+		perf_insns(lat_all_ref, cpu, all - v->lat_seen);
+		v->lat_seen = all;
+		lat_apply(lat_all, cpu, ev, off, size);
+		lat_apply(lat_all_ref, cpu, ev, off, size);
+		v->debt_ps += (int64_t)(perf_now(lat_all, cpu) - a) -
+		              (int64_t)(perf_now(lat_all_ref, cpu) - r);
+	}
+	if (__atomic_load_n(&window_open, __ATOMIC_ACQUIRE) && cpu == window_cpu &&
+	    v->cr3 == window_cr3 && (user || ev != LAT_FENCE)) {
+		lat_window_insns(v, cpu);
+		lat_apply(lat_win, 0, ev, off, size);
+		lat_apply(lat_win_ref, 0, ev, off, size);
+	}
+	g_mutex_unlock(&lat_lock);
+	if (v->debt_ps >= STALL_BATCH_PS)
+		lat_stall(v);
 }
 
 static void learn_direct_map(uint64_t va, uint64_t pa)
@@ -379,16 +510,19 @@ static __attribute__((noinline)) void on_mem_slow(unsigned cpu, qemu_plugin_memi
 		count(v, CTR_LOAD, 1, win);
 		count(v, CTR_BYTES_READ, len, win);
 		trace(cpu, TR_LOAD, pa - pmem_base, len, win);
+		lat_event(cpu, v, LAT_LOAD, pa - pmem_base, len, flags & F_USER);
 	} else if (flags & F_NT) {
 		count(v, CTR_NT_STORE, 1, win);
 		count(v, CTR_NT_BYTES, len, win);
 		trace(cpu, TR_NT_STORE, pa - pmem_base, len, win);
+		lat_event(cpu, v, LAT_NT, pa - pmem_base, len, flags & F_USER);
 		if (model)
 			persist_nt_store(model, cpu, pa - pmem_base, len);
 	} else {
 		count(v, CTR_STORE, 1, win);
 		count(v, CTR_BYTES_WRITTEN, len, win);
 		trace(cpu, TR_STORE, pa - pmem_base, len, win);
+		lat_event(cpu, v, LAT_STORE, pa - pmem_base, len, flags & F_USER);
 		if (model)
 			persist_store(model, pa - pmem_base, len);
 	}
@@ -517,6 +651,8 @@ static void on_flush(unsigned cpu, void *udata)
 	      (pa - pmem_base) & ~63ull, 64, win);
 	if (model && persist_flush(model, cpu, kind, pa - pmem_base))
 		count(v, CTR_REDUNDANT_FLUSH, 1, win);
+	lat_event(cpu, v, kind == PERSIST_CLWB ? LAT_FLUSH : LAT_FLUSH_INVALIDATE, pa - pmem_base,
+	          64, ii->user);
 }
 
 /* What each fence-class instruction counts and traces as. */
@@ -544,6 +680,7 @@ static void on_fence(unsigned cpu, void *udata)
 		persist_wbinvd(model, cpu);
 	else if (model)
 		persist_fence(model, cpu);
+	lat_event(cpu, v, LAT_FENCE, 0, 0, f & F_USER);
 }
 
 /* Drop every entry: a new generation (after 2^24 of them, a real wipe). */
@@ -565,8 +702,24 @@ static void on_tlb_flush(unsigned cpu, void *udata)
 	v->ctr[CTR_TLB_INVALIDATE]++;
 	/* MOV to CR3 (0F 22 /3, registered with its info): runs before the
 	 * instruction, so the new address space is in its source register. */
-	if (ii && ii->in.rm_reg >= 0)
-		v->cr3 = read_reg(gpr[ii->in.rm_reg]) & CR3_MASK;
+	if (ii && ii->in.rm_reg >= 0) {
+		uint64_t cr3 = read_reg(gpr[ii->in.rm_reg]) & CR3_MASK;
+		bool lat_win_cpu = latency_on && cpu == window_cpu &&
+		                   __atomic_load_n(&window_open, __ATOMIC_ACQUIRE);
+
+		/* The window's model counts the user instructions of its own
+		 * address space only: charge them when it is switched out, and
+		 * skip what other processes ran when it comes back. */
+		if (lat_win_cpu && cr3 != v->cr3) {
+			g_mutex_lock(&lat_lock);
+			if (v->cr3 == window_cr3)
+				lat_window_insns(v, cpu);
+			else if (cr3 == window_cr3)
+				v->win_seen = qemu_plugin_u64_get(icount_user, cpu);
+			g_mutex_unlock(&lat_lock);
+		}
+		v->cr3 = cr3;
+	}
 }
 
 static void window_begin(unsigned cpu, uint64_t id)
@@ -580,16 +733,35 @@ static void window_begin(unsigned cpu, uint64_t id)
 	for (unsigned i = 0; i < max_vcpus; i++)
 		memset(vcpu_get(i)->win, 0, sizeof(vcpu_get(i)->win));
 	window_id = id;
+	if (latency_on) {
+		g_mutex_lock(&lat_lock);
+		perf_reset(lat_win);
+		perf_reset(lat_win_ref);
+		v->win_seen = qemu_plugin_u64_get(icount_user, cpu);
+		g_mutex_unlock(&lat_lock);
+	}
 	__atomic_store_n(&window_open, 1, __ATOMIC_RELEASE);
 	g_mutex_unlock(&lock);
 }
 
-static void window_end(uint64_t id)
+static void window_end(unsigned cpu, uint64_t id)
 {
 	struct window w = {.id = id};
+	struct vcpu *v = vcpu_get(cpu);
 
 	g_mutex_lock(&lock);
 	if (window_open && window_id == id) {
+		if (latency_on) {
+			struct lat_window lw = {.id = id};
+
+			g_mutex_lock(&lat_lock);
+			if (cpu == window_cpu && v->cr3 == window_cr3)
+				lat_window_insns(v, cpu);
+			lw.s = perf_stats(lat_win);
+			lw.ref_ps = perf_stats(lat_win_ref).ps;
+			g_array_append_val(lat_windows, lw);
+			g_mutex_unlock(&lat_lock);
+		}
 		__atomic_store_n(&window_open, 0, __ATOMIC_RELEASE);
 		for (unsigned i = 0; i < max_vcpus; i++) {
 			struct vcpu *v = vcpu_get(i);
@@ -616,7 +788,7 @@ static void on_marker(unsigned cpu, void *udata)
 		break;
 	case DAXLAB_MARK_WINDOW_END:
 		trace(cpu, TR_WINDOW_END, arg, 0, true);
-		window_end(arg);
+		window_end(cpu, arg);
 		break;
 	case DAXLAB_MARK_CHECKPOINT: {
 		struct persist_checkpoint cp = {.id = arg};
@@ -658,9 +830,12 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	size_t n = qemu_plugin_tb_n_insns(tb);
 
 	(void)id;
-	if (trace_on)
+	if (trace_on || latency_on)
 		qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_ADD_U64,
 		                                                  icount, n);
+	if (latency_on && qemu_plugin_tb_vaddr(tb) < KERNEL_HALF)
+		qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_ADD_U64,
+		                                                  icount_user, n);
 	for (size_t i = 0; i < n; i++) {
 		struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
 		uint8_t bytes[16];
@@ -784,6 +959,72 @@ static void write_windows_text(void)
 		fprintf(stderr, "daxlab-pmem: writing %s failed: %s\n", path, strerror(errno));
 }
 
+static double per(uint64_t a, uint64_t b)
+{
+	return b ? (double)a / (double)b : 0;
+}
+
+/*
+ * OUT/pmem-model.json: the model's parameters and its figures per window,
+ * a function of the windows' events only (byte-identical across runs of
+ * the same program); and OUT/pmem-model.txt, the same one line per window.
+ */
+static void write_model(void)
+{
+	g_autofree char *path = g_build_filename(out_dir, "pmem-model.json", NULL);
+	g_autofree char *tpath = g_build_filename(out_dir, "pmem-model.txt", NULL);
+	FILE *f = fopen(path, "w"), *t = fopen(tpath, "w");
+
+	if (!f || !t) {
+		fprintf(stderr, "daxlab-pmem: cannot write %s: %s\n", path, strerror(errno));
+		if (f)
+			fclose(f);
+		if (t)
+			fclose(t);
+		return;
+	}
+	fprintf(f, "{\n  \"mode\": \"%s\",\n  \"params\": {\n",
+	        lat_mode == LAT_STALL ? "stall" : "model");
+	perf_params_json(&lat_params, f, "    ");
+	fprintf(f, "  },\n  \"reference\": {\n");
+	perf_params_json(&lat_ref_params, f, "    ");
+	fprintf(f, "  },\n  \"windows\": [");
+	for (guint i = 0; i < lat_windows->len; i++) {
+		const struct lat_window *w = &g_array_index(lat_windows, struct lat_window, i);
+		const struct perf_stats *s = &w->s;
+		double ns = (double)s->ps / 1000, ref_ns = (double)w->ref_ps / 1000;
+
+		fprintf(
+		    f,
+		    "%s\n    {\"id\": %" PRIu64 ", \"modelled_ns\": %.3f, \"dram_ns\": %.3f, "
+		    "\"insns\": %" PRIu64 ", \"loads\": %" PRIu64 ", \"load_hits\": %" PRIu64
+		    ", \"rand_misses\": %" PRIu64 ", \"seq_misses\": %" PRIu64
+		    ", \"stores\": %" PRIu64 ", \"nt_stores\": %" PRIu64 ", \"flushes\": %" PRIu64
+		    ", \"fences\": %" PRIu64 ", \"bytes_read\": %" PRIu64
+		    ", \"bytes_written\": %" PRIu64 ", \"writebacks\": %" PRIu64
+		    ", \"wc_merges\": %" PRIu64 ", \"media_read_bytes\": %" PRIu64
+		    ", \"media_write_bytes\": %" PRIu64
+		    ", \"read_wait_ns\": %.3f, \"write_wait_ns\": %.3f, \"drain_wait_ns\": %.3f"
+		    ", \"ns_per_load\": %.3f, \"ns_per_flush\": %.3f, \"read_gbps\": %.4f"
+		    ", \"write_gbps\": %.4f, \"dram_read_gbps\": %.4f, \"dram_write_gbps\": %.4f}",
+		    i ? "," : "", w->id, ns, ref_ns, s->insns, s->loads, s->load_hits,
+		    s->rand_misses, s->seq_misses, s->stores, s->nt_stores, s->flushes, s->fences,
+		    s->bytes_read, s->bytes_written, s->writebacks, s->wc_merges,
+		    s->media_read_bytes, s->media_write_bytes, (double)s->read_wait_ps / 1000,
+		    (double)s->write_wait_ps / 1000, (double)s->drain_wait_ps / 1000,
+		    per(s->ps, s->loads) / 1000, per(s->ps, s->flushes) / 1000,
+		    per(s->bytes_read * 1000, s->ps), per(s->bytes_written * 1000, s->ps),
+		    per(s->bytes_read * 1000, w->ref_ps), per(s->bytes_written * 1000, w->ref_ps));
+		fprintf(t,
+		        "window %" PRIu64 " modelled_ns=%.3f dram_ns=%.3f loads=%" PRIu64
+		        " flushes=%" PRIu64 " bytes_read=%" PRIu64 " bytes_written=%" PRIu64 "\n",
+		        w->id, ns, ref_ns, s->loads, s->flushes, s->bytes_read, s->bytes_written);
+	}
+	fprintf(f, "\n  ]\n}\n");
+	if ((fclose(t) | fclose(f)) != 0)
+		fprintf(stderr, "daxlab-pmem: writing %s failed: %s\n", path, strerror(errno));
+}
+
 static void on_exit_report(qemu_plugin_id_t id, void *p)
 {
 	uint64_t total[NCTR] = {0};
@@ -816,6 +1057,22 @@ static void on_exit_report(qemu_plugin_id_t id, void *p)
 	fprintf(f, "{\n  \"plugin\": \"daxlab-pmem\",\n");
 	fprintf(f, "  \"pmem_base\": \"0x%" PRIx64 "\",\n  \"pmem_size\": %" PRIu64 ",\n",
 	        pmem_base, pmem_size);
+	if (latency_on) {
+		uint64_t stalled = 0, stalls = 0, extra = 0;
+
+		for (unsigned i = 0; i < max_vcpus; i++) {
+			stalled += vcpu_get(i)->stalled_ns;
+			stalls += vcpu_get(i)->stalls;
+		}
+		if (lat_all)
+			extra = perf_stats(lat_all).ps - perf_stats(lat_all_ref).ps;
+		fprintf(
+		    f,
+		    "  \"latency\": {\"preset\": \"%s\", \"mode\": \"%s\", \"stalled_ns\": %" PRIu64
+		    ", \"stalls\": %" PRIu64 ", \"modelled_extra_ns\": %" PRIu64 "},\n",
+		    lat_params.name, lat_mode == LAT_STALL ? "stall" : "model", stalled, stalls,
+		    extra / 1000);
+	}
 	fprintf(f, "  \"persist\": \"%s\",\n",
 	        !persist_on                   ? "off"
 	        : persist_mode == PERSIST_ADR ? "adr"
@@ -859,6 +1116,8 @@ static void on_exit_report(qemu_plugin_id_t id, void *p)
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		fprintf(stderr, "daxlab-pmem: writing %s failed: %s\n", path, strerror(errno));
 	write_windows_text();
+	if (latency_on)
+		write_model();
 }
 
 static bool parse_size(const char *s, uint64_t *out)
@@ -959,6 +1218,21 @@ static int parse_options(int argc, char **argv)
 			ok = t[0] && t[1] && end1 && !*end1 && end2 && !*end2 && a >= 0 && b > a;
 			trace_from_ns = (uint64_t)(a * 1e9);
 			trace_to_ns = (uint64_t)(b * 1e9);
+		} else if (ok && !strcmp(kv[0], "latency")) {
+			char err[256];
+
+			if (!perf_params_parse(kv[1], &lat_params, err, sizeof(err))) {
+				fprintf(stderr, "option parsing failed: %s: %s\n", argv[i], err);
+				return -1;
+			}
+			latency_on = true;
+		} else if (ok && !strcmp(kv[0], "latency_mode")) {
+			if (!strcmp(kv[1], "model"))
+				lat_mode = LAT_MODEL;
+			else if (!strcmp(kv[1], "stall"))
+				lat_mode = LAT_STALL;
+			else
+				ok = false;
 		} else if (ok && !strcmp(kv[0], "floor")) {
 			ok = qemu_plugin_bool_parse(kv[0], kv[1], &floor_only);
 		} else if (ok && !strcmp(kv[0], "verify")) {
@@ -1070,6 +1344,29 @@ static int start_model(void)
 	return 0;
 }
 
+static int start_latency(void)
+{
+	perf_params_preset("dram", &lat_ref_params);
+	lat_win = perf_new(&lat_params, 1);
+	lat_win_ref = perf_new(&lat_ref_params, 1);
+	if (lat_mode == LAT_STALL) {
+		lat_all = perf_new(&lat_params, max_vcpus);
+		lat_all_ref = perf_new(&lat_ref_params, max_vcpus);
+	}
+	lat_windows = g_array_new(false, true, sizeof(struct lat_window));
+	if (!lat_win || !lat_win_ref || (lat_mode == LAT_STALL && (!lat_all || !lat_all_ref))) {
+		fprintf(stderr, "daxlab-pmem: out of memory for the latency model\n");
+		return -1;
+	}
+	if (!icount_sb) {
+		icount_sb = qemu_plugin_scoreboard_new(sizeof(uint64_t));
+		icount = qemu_plugin_scoreboard_u64(icount_sb);
+	}
+	icount_user_sb = qemu_plugin_scoreboard_new(sizeof(uint64_t));
+	icount_user = qemu_plugin_scoreboard_u64(icount_user_sb);
+	return 0;
+}
+
 static int start_trace(void)
 {
 	struct timespec ts;
@@ -1130,6 +1427,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 	for (unsigned i = 0; i < (max_vcpus ? max_vcpus : 1); i++)
 		tlb_drop_all(&vcpus[i]);
 	if (persist_on && start_model() != 0)
+		return -1;
+	if (latency_on && start_latency() != 0)
 		return -1;
 	if (trace_on && start_trace() != 0)
 		return -1;

@@ -205,41 +205,52 @@ static bool set_key(struct perf_params *p, const char *k, const char *v, unsigne
 			return fail(err, errlen, "latency parameter %s given twice%s", k, "");
 		*seen |= 1u << i;
 		if (*v == '-')
-			return fail(err, errlen, "latency parameter %s must not be negative: %s", k, v);
+			return fail(err, errlen, "latency parameter %s must not be negative: %s", k,
+			            v);
 		switch (keys[i].kind) {
 		case TIME:
 			if (!parse_scaled(v, time_suffixes, 4, &d))
 				return fail(err, errlen,
-				            "latency parameter %s: '%s' is not a time (e.g. 305ns, 0.5ns, 2us)", k,
-				            v);
+				            "latency parameter %s: '%s' is not a time (e.g. 305ns, "
+				            "0.5ns, 2us)",
+				            k, v);
 			break;
 		case BANDWIDTH:
 			if (!parse_scaled(v, bw_suffixes, 5, &d))
 				return fail(err, errlen,
-				            "latency parameter %s: '%s' is not a bandwidth (e.g. 6.6GB/s, 2300MB/s)",
+				            "latency parameter %s: '%s' is not a bandwidth (e.g. "
+				            "6.6GB/s, 2300MB/s)",
 				            k, v);
 			if (d < 1)
-				return fail(err, errlen, "latency parameter %s must be above zero, not %s", k, v);
+				return fail(err, errlen,
+				            "latency parameter %s must be above zero, not %s", k,
+				            v);
 			break;
 		case SIZE:
 			if (!parse_scaled(v, size_suffixes, 8, &d) || d != (double)(uint64_t)d)
 				return fail(err, errlen,
-				            "latency parameter %s: '%s' is not a size in bytes (e.g. 256, 16K)", k, v);
+				            "latency parameter %s: '%s' is not a size in bytes "
+				            "(e.g. 256, 16K)",
+				            k, v);
 			break;
 		default:
 			d = strtod(v, NULL);
-			if (!parse_scaled(v, size_suffixes + 5, 1, &d) || d < 1 || d != (double)(uint64_t)d)
-				return fail(err, errlen, "latency parameter %s must be a whole number >= 1, not %s", k,
-				            v);
+			if (!parse_scaled(v, size_suffixes + 5, 1, &d) || d < 1 ||
+			    d != (double)(uint64_t)d)
+				return fail(
+				    err, errlen,
+				    "latency parameter %s must be a whole number >= 1, not %s", k,
+				    v);
 			break;
 		}
 		*field = (uint64_t)(d + 0.5);
 		return true;
 	}
-	return fail(err, errlen,
-	            "unknown latency parameter '%s' (insn read read_seq prefetch write flush fence nt "
-	            "read_bw write_bw unit wcbuf cache)%s",
-	            k, "");
+	return fail(
+	    err, errlen,
+	    "unknown latency parameter '%s' (insn read read_seq prefetch write flush fence nt "
+	    "read_bw write_bw unit wcbuf cache)%s",
+	    k, "");
 }
 
 bool perf_params_parse(const char *spec, struct perf_params *p, char *err, size_t errlen)
@@ -251,8 +262,10 @@ bool perf_params_parse(const char *spec, struct perf_params *p, char *err, size_
 	if (perf_params_preset(spec, p))
 		return true;
 	if (strncmp(spec, "custom:", 7) != 0 && strcmp(spec, "custom") != 0)
-		return fail(err, errlen, "unknown latency preset '%s' (choose dram, optane or custom:key=value,...)%s",
-		            spec, "");
+		return fail(
+		    err, errlen,
+		    "unknown latency preset '%s' (choose dram, optane or custom:key=value,...)%s",
+		    spec, "");
 	perf_params_preset("dram", p);
 	snprintf(p->name, sizeof(p->name), "custom");
 	if (strlen(spec) >= sizeof(buf))
@@ -264,29 +277,37 @@ bool perf_params_parse(const char *spec, struct perf_params *p, char *err, size_
 		char *eq = strchr(kv, '=');
 
 		if (!eq || eq == kv || !eq[1])
-			return fail(err, errlen, "latency parameter '%s' is not key=value%s", kv, "");
+			return fail(err, errlen, "latency parameter '%s' is not key=value%s", kv,
+			            "");
 		*eq = '\0';
 		if (!set_key(p, kv, eq + 1, &seen, err, errlen))
 			return false;
 	}
 	if (p->unit < LINE || p->unit > 4096 || (p->unit & (p->unit - 1)))
-		return fail(err, errlen, "latency parameter unit must be a power of two from 64 to 4096%s%s",
-		            "", "");
+		return fail(err, errlen,
+		            "latency parameter unit must be a power of two from 64 to 4096%s%s", "",
+		            "");
 	if (p->wc_units % p->unit)
-		return fail(err, errlen, "latency parameter wcbuf must be a multiple of unit%s%s", "", "");
+		return fail(err, errlen, "latency parameter wcbuf must be a multiple of unit%s%s",
+		            "", "");
 	p->wc_units /= p->unit;
 	if (p->wc_units > 4096)
-		return fail(err, errlen, "latency parameter wcbuf must be at most 4096 units%s%s", "", "");
-	if (p->cache_bytes % LINE || p->cache_bytes > (1u << 30))
-		return fail(err, errlen, "latency parameter cache must be a multiple of 64 bytes, at most 1G%s%s",
+		return fail(err, errlen, "latency parameter wcbuf must be at most 4096 units%s%s",
 		            "", "");
+	if (p->cache_bytes % LINE || p->cache_bytes > (1u << 30))
+		return fail(
+		    err, errlen,
+		    "latency parameter cache must be a multiple of 64 bytes, at most 1G%s%s", "",
+		    "");
 	if (p->read_seq_ps > p->read_ps) {
 		char a[32], b[32];
 
 		snprintf(a, sizeof(a), "%.1f", (double)p->read_seq_ps / 1e3);
 		snprintf(b, sizeof(b), "%.1f", (double)p->read_ps / 1e3);
-		return fail(err, errlen,
-		            "latency parameters contradict: read_seq (%s ns) is slower than read (%s ns)", a, b);
+		return fail(
+		    err, errlen,
+		    "latency parameters contradict: read_seq (%s ns) is slower than read (%s ns)",
+		    a, b);
 	}
 	return true;
 }
@@ -305,14 +326,15 @@ void perf_params_json(const struct perf_params *p, void *file, const char *inden
 	ns3(t[3], 32, p->write_ps), ns3(t[4], 32, p->flush_ps), ns3(t[5], 32, p->fence_ps);
 	ns3(t[6], 32, p->nt_ps);
 	fprintf(f,
-	        "%s\"preset\": \"%s\",\n%s\"insn_ns\": %s,\n%s\"read_ns\": %s,\n%s\"read_seq_ns\": %s,\n"
+	        "%s\"preset\": \"%s\",\n%s\"insn_ns\": %s,\n%s\"read_ns\": %s,\n%s\"read_seq_ns\": "
+	        "%s,\n"
 	        "%s\"prefetch\": %" PRIu64 ",\n%s\"write_ns\": %s,\n%s\"flush_ns\": %s,\n"
 	        "%s\"fence_ns\": %s,\n%s\"nt_ns\": %s,\n%s\"read_bw_mbps\": %" PRIu64
 	        ",\n%s\"write_bw_mbps\": %" PRIu64 ",\n%s\"unit\": %" PRIu64
 	        ",\n%s\"wcbuf\": %" PRIu64 ",\n%s\"cache\": %" PRIu64 "\n",
-	        indent, p->name, indent, t[0], indent, t[1], indent, t[2], indent, p->prefetch, indent,
-	        t[3], indent, t[4], indent, t[5], indent, t[6], indent, p->read_bw_mbps, indent,
-	        p->write_bw_mbps, indent, p->unit, indent, p->wc_units * p->unit, indent,
+	        indent, p->name, indent, t[0], indent, t[1], indent, t[2], indent, p->prefetch,
+	        indent, t[3], indent, t[4], indent, t[5], indent, t[6], indent, p->read_bw_mbps,
+	        indent, p->write_bw_mbps, indent, p->unit, indent, p->wc_units * p->unit, indent,
 	        p->cache_bytes);
 }
 

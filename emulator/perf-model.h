@@ -20,26 +20,26 @@
  * "custom:key=value,..." by perf_params_parse(); keys in perf-model.c.
  */
 struct perf_params {
-	char name[16];           /* the preset ("custom" for custom:) */
-	uint64_t insn_ps;        /* base cost of one guest instruction */
-	uint64_t read_ps;        /* a random read miss: idle latency */
-	uint64_t read_seq_ps;    /* a sequential read miss (the stride detector says so) */
-	uint64_t prefetch;       /* sequential misses in flight at once */
-	uint64_t write_ps;       /* a line written back reaching the persistence domain */
-	uint64_t flush_ps;       /* issuing a CLFLUSH, CLFLUSHOPT or CLWB */
-	uint64_t fence_ps;       /* an SFENCE/MFENCE/locked op, on top of the drain */
-	uint64_t nt_ps;          /* issuing 64 bytes of non-temporal stores */
-	uint64_t read_bw_mbps;   /* media read bandwidth of the DIMM */
-	uint64_t write_bw_mbps;  /* media write bandwidth of the DIMM */
-	uint64_t unit;           /* internal access unit (256 on Optane, 64 = none) */
-	uint64_t wc_units;       /* write-combining buffer entries, of @unit bytes */
-	uint64_t cache_bytes;    /* CPU cache per vCPU in front of the DIMM */
+	char name[16];          /* the preset ("custom" for custom:) */
+	uint64_t insn_ps;       /* base cost of one guest instruction */
+	uint64_t read_ps;       /* a random read miss: idle latency */
+	uint64_t read_seq_ps;   /* a sequential read miss (the stride detector says so) */
+	uint64_t prefetch;      /* sequential misses in flight at once */
+	uint64_t write_ps;      /* a line written back reaching the persistence domain */
+	uint64_t flush_ps;      /* issuing a CLFLUSH, CLFLUSHOPT or CLWB */
+	uint64_t fence_ps;      /* an SFENCE/MFENCE/locked op, on top of the drain */
+	uint64_t nt_ps;         /* issuing 64 bytes of non-temporal stores */
+	uint64_t read_bw_mbps;  /* media read bandwidth of the DIMM */
+	uint64_t write_bw_mbps; /* media write bandwidth of the DIMM */
+	uint64_t unit;          /* internal access unit (256 on Optane, 64 = none) */
+	uint64_t wc_units;      /* write-combining buffer entries, of @unit bytes */
+	uint64_t cache_bytes;   /* CPU cache per vCPU in front of the DIMM */
 };
 
 /* What a modelled stream did; all but the times are event counts. */
 struct perf_stats {
-	uint64_t ps;          /* modelled time (sum over vCPUs) */
-	uint64_t insns;       /* instructions charged */
+	uint64_t ps;    /* modelled time (sum over vCPUs) */
+	uint64_t insns; /* instructions charged */
 	uint64_t loads, load_hits, seq_misses, rand_misses;
 	uint64_t stores, nt_stores, flushes, fences;
 	uint64_t bytes_read, bytes_written; /* by the program */

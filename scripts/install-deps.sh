@@ -11,7 +11,8 @@ usage: scripts/install-deps.sh [--check]
 Installs daxlab's host dependencies with apt-get (Debian 12, as root):
 QEMU 10.x from bookworm-backports (the apt source is added if missing),
 busybox-static, kmod, cpio, ndctl, e2fsprogs, xfsprogs, libglib2.0-dev,
-python3-pytest, plus gcc, make, xz-utils and pkg-config.
+python3-pytest, gnuplot-nox (the latency model's plot), plus gcc, make,
+xz-utils and pkg-config.
 
   --check   only report what is missing; exit 1 if anything is
 USAGE
@@ -34,7 +35,7 @@ esac
 # Packages from bookworm itself.
 BASE_PKGS="busybox-static kmod cpio ndctl e2fsprogs xfsprogs libglib2.0-dev
 python3-pytest gcc make xz-utils pkg-config dpkg-dev ca-certificates
-shellcheck clang-format"
+shellcheck clang-format gnuplot-nox"
 # Packages that must come from bookworm-backports (QEMU 10.x).
 BPO_PKGS="qemu-system-x86 qemu-utils"
 BPO_LIST=/etc/apt/sources.list.d/daxlab-bookworm-backports.sources

@@ -58,7 +58,8 @@ static void test_parse(void)
 	CHECK(parse_fails("custom:speed=3", "unknown latency parameter 'speed'"));
 	CHECK(parse_fails("custom:read=fast", "read: 'fast' is not a time"));
 	CHECK(parse_fails("custom:read=300,read=200", "read given twice"));
-	CHECK(parse_fails("custom:read=50ns,read_seq=80ns", "read_seq (80.0 ns) is slower than read"));
+	CHECK(parse_fails("custom:read=50ns,read_seq=80ns",
+	                  "read_seq (80.0 ns) is slower than read"));
 	CHECK(parse_fails("custom:unit=100", "unit must be a power of two"));
 	CHECK(parse_fails("custom:unit=256,wcbuf=100", "wcbuf must be a multiple of unit"));
 	CHECK(parse_fails("custom:prefetch=0", "prefetch must be a whole number"));
