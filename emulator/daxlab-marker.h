@@ -18,6 +18,8 @@ enum daxlab_mark {
 	DAXLAB_MARK_WINDOW_END = 2,   /* arg: window id; counters recorded */
 	DAXLAB_MARK_CHECKPOINT = 3,   /* arg: checkpoint id; a crash state */
 	DAXLAB_MARK_HIT = 4,          /* arg: guest CLOCK_MONOTONIC ns; a race hit */
+	DAXLAB_MARK_STALL = 5,        /* arg: 0 suspends --latency-mode stall on this vCPU
+	                                 (it then runs as under dram), 1 resumes it */
 };
 
 #if defined(__x86_64__) && !defined(DAXLAB_MARKER_NO_INLINE)

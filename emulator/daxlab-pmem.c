@@ -159,6 +159,7 @@ struct vcpu {
 	int64_t debt_ps;     /* stall mode: modelled time above dram's not yet stalled */
 	uint64_t stalled_ns; /* stall mode: host time spent stalling */
 	uint64_t stalls;
+	bool stall_off; /* DAXLAB_MARK_STALL 0: no debt (as under dram) */
 };
 
 /* Per-instruction flags, passed as callback userdata. */
@@ -221,7 +222,7 @@ static GMutex lat_lock;
 static GArray *lat_windows; /* struct lat_window */
 static struct qemu_plugin_scoreboard *icount_user_sb;
 static qemu_plugin_u64 icount_user;
-#define STALL_BATCH_PS 2000000 /* busy-wait once 2 us are owed */
+#define STALL_BATCH_PS 10000000 /* busy-wait once 10 us are owed (a stall costs ~50 ns itself) */
 
 /* A closed window's modelled figures, under the preset and under dram. */
 struct lat_window {
@@ -373,8 +374,14 @@ static void lat_stall(struct vcpu *v)
 static void lat_event(unsigned cpu, struct vcpu *v, enum lat_event ev, uint64_t off, unsigned size,
                       bool user)
 {
+	bool win;
+
 	if (!latency_on)
 		return;
+	win = __atomic_load_n(&window_open, __ATOMIC_ACQUIRE) && cpu == window_cpu &&
+	      v->cr3 == window_cr3 && (user || ev != LAT_FENCE);
+	if (!win && !lat_all)
+		return; /* model mode, outside the window: nothing to charge */
 	g_mutex_lock(&lat_lock);
 	if (lat_all) {
 		uint64_t all = qemu_plugin_u64_get(icount, cpu);
@@ -385,11 +392,11 @@ static void lat_event(unsigned cpu, struct vcpu *v, enum lat_event ev, uint64_t 
 		v->lat_seen = all;
 		lat_apply(lat_all, cpu, ev, off, size);
 		lat_apply(lat_all_ref, cpu, ev, off, size);
-		v->debt_ps += (int64_t)(perf_now(lat_all, cpu) - a) -
-		              (int64_t)(perf_now(lat_all_ref, cpu) - r);
+		if (!v->stall_off)
+			v->debt_ps += (int64_t)(perf_now(lat_all, cpu) - a) -
+			              (int64_t)(perf_now(lat_all_ref, cpu) - r);
 	}
-	if (__atomic_load_n(&window_open, __ATOMIC_ACQUIRE) && cpu == window_cpu &&
-	    v->cr3 == window_cr3 && (user || ev != LAT_FENCE)) {
+	if (win) {
 		lat_window_insns(v, cpu);
 		lat_apply(lat_win, 0, ev, off, size);
 		lat_apply(lat_win_ref, 0, ev, off, size);
@@ -801,6 +808,16 @@ static void on_marker(unsigned cpu, void *udata)
 		g_mutex_unlock(&lock);
 		break;
 	}
+	case DAXLAB_MARK_STALL:
+		/* Suspended, the vCPU runs as under the dram preset, so a program
+		 * can measure both in one run, alternating; what is owed is paid
+		 * now, between the two. */
+		if (!arg && lat_all && v->debt_ps > 0)
+			lat_stall(v);
+		v->stall_off = !arg;
+		if (!arg)
+			v->debt_ps = 0;
+		break;
 	case DAXLAB_MARK_HIT:
 		/* A scenario saw a broken promise; arg is its CLOCK_MONOTONIC ns, which
 		 * ties this trace's host clock to the guest's ftrace clock. */

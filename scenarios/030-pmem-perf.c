@@ -3,8 +3,9 @@
  *
  * The guest side of the latency model (run.sh --latency): on a DAX mmap of
  * a 32 MiB file it runs
- *   chase            a pointer chase over a random permutation of its lines
- *                    (read latency: every step a dependent cache miss)
+ *   chase            a pointer chase over a random permutation of the lines
+ *                    of its first 8 MiB (read latency: every step a
+ *                    dependent cache miss)
  *   read-seq-N,      16-byte loads over N-byte accesses, N = 64, 256, 4096,
  *   read-rand-N      at sequential or random N-aligned offsets (bandwidth)
  *   write-seq-N,     16-byte stores over each access, CLWB per line, SFENCE
@@ -16,8 +17,15 @@
  *   sys-write-4096   copies from and to the NV-DIMM)
  * Each phase is a marked window (ids below); its guest-measured figures are
  * a TAP diagnostic "# pmem-perf: phase=... window=... ops=... bytes=...
- * ns=... ns_per_op=... gbps=..." that run.sh gathers into pmem-perf.json,
- * next to the plugin's modelled figures for the same windows.
+ * ns=... ns_per_op=... gbps=... base_ns_per_op=..." that run.sh gathers
+ * into pmem-perf.json, next to the plugin's modelled figures for the same
+ * windows. base_ns_per_op is the same work with --latency-mode stall
+ * suspended (DAXLAB_MARK_STALL 0: the vCPU runs as under dram), measured in
+ * the same run: for the chase, repetitions alternate between the two
+ * inside its window, so host drift hits both alike; for the other phases
+ * a pass in window id + 1000 runs first (inside a window too, so that the
+ * plugin's own cost of modelling it is the same in both). The slowdown a
+ * program sees under stall is ns_per_op - base_ns_per_op.
  * Everything is seeded and fixed-size: the same program every run.
  */
 #include <errno.h>
@@ -38,11 +46,14 @@
 #define REGION (32u << 20)
 #define LINE 64u
 #define LINES (REGION / LINE)
-#define CHASE_REPS 5
-#define CHASE_STEPS 20000   /* per repetition */
-#define BW_BYTES (1u << 20) /* per bandwidth phase */
+#define CHASE_LINES ((8u << 20) / LINE) /* the chase's 8 MiB: 8x the model's cache */
+#define CHASE_REPS 10                   /* of each kind, stalled and not, alternating */
+#define CHASE_STEPS 5000                /* per repetition */
+#define BW_BYTES (1u << 20)             /* per bandwidth phase */
 #define PERSISTS 10000
 #define SYS_BYTES (2u << 20)
+
+#define W_BASE 1000 /* + the phase's window: the pass with the stalls suspended */
 
 enum { W_CHASE = 101, W_READ = 110, W_WRITE = 120, W_PERSIST = 131, W_SYS_READ = 141, W_SYS_WRITE };
 
@@ -63,13 +74,23 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* @stall: what the stalls cost per operation (stalled - suspended, or a
+ * better estimate of it); 0 where nothing was measured with them suspended. */
 static void report(const char *phase, int window, uint64_t ops, uint64_t bytes, uint64_t ns,
-                   double ns_per_op)
+                   double ns_per_op, double base_ns_per_op, double stall)
 {
 	tap_diag(
-	    "pmem-perf: phase=%s window=%d ops=%llu bytes=%llu ns=%llu ns_per_op=%.2f gbps=%.4f",
+	    "pmem-perf: phase=%s window=%d ops=%llu bytes=%llu ns=%llu ns_per_op=%.2f gbps=%.4f "
+	    "base_ns_per_op=%.2f stall_ns_per_op=%.2f",
 	    phase, window, (unsigned long long)ops, (unsigned long long)bytes,
-	    (unsigned long long)ns, ns_per_op, ns ? (double)bytes / (double)ns : 0.0);
+	    (unsigned long long)ns, ns_per_op, ns ? (double)bytes / (double)ns : 0.0,
+	    base_ns_per_op, stall);
+}
+
+/* Stall mode's busy-waits on (1) or off (0: as under dram) for this vCPU. */
+static void stall(int on)
+{
+	daxlab_mark(DAXLAB_MARK_STALL, (unsigned long)on);
 }
 
 /* One line in four 16-byte SSE2 loads or stores, unrolled: few
@@ -106,24 +127,27 @@ static inline void sfence(void)
 	__asm__ volatile("sfence" ::: "memory");
 }
 
-/* Sattolo's shuffle: one cycle through every line; each line's first word
- * holds the offset of the next. Writing it also write-faults every page in. */
+/* Sattolo's shuffle: one cycle through the chase's lines; each line's first
+ * word holds the offset of the next. Then every page of the file is written
+ * once, so no phase takes a page fault. */
 static void build_chase(volatile uint64_t *map)
 {
-	uint32_t *perm = malloc(sizeof(uint32_t) * LINES);
+	uint32_t *perm = malloc(sizeof(uint32_t) * CHASE_LINES);
 
 	if (!perm)
 		tap_bail("out of memory");
-	for (uint32_t i = 0; i < LINES; i++)
+	for (uint32_t i = 0; i < CHASE_LINES; i++)
 		perm[i] = i;
-	for (uint32_t i = LINES - 1; i > 0; i--) {
+	for (uint32_t i = CHASE_LINES - 1; i > 0; i--) {
 		uint32_t j = (uint32_t)(next_rand() % i), t = perm[i];
 
 		perm[i] = perm[j];
 		perm[j] = t;
 	}
-	for (uint32_t i = 0; i < LINES; i++)
-		map[perm[i] * (LINE / 8)] = (uint64_t)perm[(i + 1) % LINES] * LINE;
+	for (uint32_t i = 0; i < CHASE_LINES; i++)
+		map[perm[i] * (LINE / 8)] = (uint64_t)perm[(i + 1) % CHASE_LINES] * LINE;
+	for (uint64_t off = (uint64_t)CHASE_LINES * LINE; off < REGION; off += 4096)
+		map[off / 8] = off;
 	free(perm);
 }
 
@@ -134,28 +158,42 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Returns the number of steps taken (all of them, or the chase broke). */
+/*
+ * Returns the number of steps taken (all of them, or the chase broke).
+ * Reports the median stalled and unstalled repetitions, and the median of
+ * the differences of neighbouring pairs (stall_ns_per_op): what the stalls
+ * cost per step, with the host's drift taken out.
+ */
 static uint64_t phase_chase(volatile uint64_t *map)
 {
-	double per[CHASE_REPS];
+	double per[2][CHASE_REPS], diff[CHASE_REPS];
 	uint64_t off = 0, steps = 0, total = 0;
 
 	daxlab_mark(DAXLAB_MARK_WINDOW_BEGIN, W_CHASE);
-	for (int r = 0; r < CHASE_REPS; r++) {
-		uint64_t t0 = now_ns(), t;
+	for (int r = 0; r < 2 * CHASE_REPS; r++) {
+		int on = r % 2;
+		uint64_t t0, t;
 
+		stall(on);
+		t0 = now_ns();
 		for (int i = 0; i < CHASE_STEPS; i++) {
 			off = map[off / 8];
 			steps += off < REGION;
 		}
 		t = now_ns() - t0;
-		total += t;
-		per[r] = (double)t / CHASE_STEPS;
+		total += on ? t : 0;
+		per[on][r / 2] = (double)t / CHASE_STEPS;
 	}
+	stall(1);
 	daxlab_mark(DAXLAB_MARK_WINDOW_END, W_CHASE);
-	/* the median repetition: a host hiccup in one of them does not count */
-	qsort(per, CHASE_REPS, sizeof(per[0]), cmp_double);
-	report("chase", W_CHASE, (uint64_t)CHASE_REPS * CHASE_STEPS, 0, total, per[CHASE_REPS / 2]);
+	for (int r = 0; r < CHASE_REPS; r++)
+		diff[r] = per[1][r] - per[0][r];
+	/* medians: a host hiccup in one repetition does not count */
+	qsort(per[0], CHASE_REPS, sizeof(per[0][0]), cmp_double);
+	qsort(per[1], CHASE_REPS, sizeof(per[1][0]), cmp_double);
+	qsort(diff, CHASE_REPS, sizeof(diff[0]), cmp_double);
+	report("chase", W_CHASE, (uint64_t)2 * CHASE_REPS * CHASE_STEPS, 0, total,
+	       per[1][CHASE_REPS / 2], per[0][CHASE_REPS / 2], diff[CHASE_REPS / 2]);
 	return steps;
 }
 
@@ -164,33 +202,43 @@ static uint64_t access_offset(unsigned size, bool random, uint64_t i)
 	return random ? (next_rand() % (REGION / size)) * size : (i * size) % REGION;
 }
 
-static uint64_t phase_read(volatile uint64_t *map, unsigned size, bool random, int window)
+static uint64_t do_read(volatile uint64_t *map, unsigned size, bool random, uint64_t *ns)
 {
-	uint64_t n = BW_BYTES / size, sum = 0, t0, t;
-	char name[32];
+	uint64_t n = BW_BYTES / size, sum = 0, t0 = now_ns();
 
-	daxlab_mark(DAXLAB_MARK_WINDOW_BEGIN, (unsigned long)window);
-	t0 = now_ns();
 	for (uint64_t i = 0; i < n; i++) {
 		volatile uint64_t *p = map + access_offset(size, random, i) / 8;
 
 		for (unsigned o = 0; o < size / 8; o += LINE / 8)
 			sum += load_line(p + o);
 	}
-	t = now_ns() - t0;
-	daxlab_mark(DAXLAB_MARK_WINDOW_END, (unsigned long)window);
-	snprintf(name, sizeof(name), "read-%s-%u", random ? "rand" : "seq", size);
-	report(name, window, n, BW_BYTES, t, (double)t / (double)n);
+	*ns = now_ns() - t0;
 	return sum;
 }
 
-static void phase_write(volatile uint64_t *map, unsigned size, bool random, int window)
+static uint64_t phase_read(volatile uint64_t *map, unsigned size, bool random, int window)
 {
-	uint64_t n = BW_BYTES / size, t0, t;
+	uint64_t n = BW_BYTES / size, sum, base, t;
 	char name[32];
 
+	stall(0);
+	daxlab_mark(DAXLAB_MARK_WINDOW_BEGIN, (unsigned long)window + W_BASE);
+	sum = do_read(map, size, random, &base);
+	daxlab_mark(DAXLAB_MARK_WINDOW_END, (unsigned long)window + W_BASE);
+	stall(1);
 	daxlab_mark(DAXLAB_MARK_WINDOW_BEGIN, (unsigned long)window);
-	t0 = now_ns();
+	sum += do_read(map, size, random, &t);
+	daxlab_mark(DAXLAB_MARK_WINDOW_END, (unsigned long)window);
+	snprintf(name, sizeof(name), "read-%s-%u", random ? "rand" : "seq", size);
+	report(name, window, n, BW_BYTES, t, (double)t / (double)n, (double)base / (double)n,
+	       ((double)t - (double)base) / (double)n);
+	return sum;
+}
+
+static uint64_t do_write(volatile uint64_t *map, unsigned size, bool random)
+{
+	uint64_t n = BW_BYTES / size, t0 = now_ns();
+
 	for (uint64_t i = 0; i < n; i++) {
 		volatile uint64_t *p = map + access_offset(size, random, i) / 8;
 
@@ -200,18 +248,31 @@ static void phase_write(volatile uint64_t *map, unsigned size, bool random, int 
 		}
 		sfence();
 	}
-	t = now_ns() - t0;
-	daxlab_mark(DAXLAB_MARK_WINDOW_END, (unsigned long)window);
-	snprintf(name, sizeof(name), "write-%s-%u", random ? "rand" : "seq", size);
-	report(name, window, n, BW_BYTES, t, (double)t / (double)n);
+	return now_ns() - t0;
 }
 
-static void phase_persist(volatile uint64_t *map)
+static void phase_write(volatile uint64_t *map, unsigned size, bool random, int window)
 {
-	uint64_t t0, t;
+	uint64_t n = BW_BYTES / size, base, t;
+	char name[32];
 
-	daxlab_mark(DAXLAB_MARK_WINDOW_BEGIN, W_PERSIST);
-	t0 = now_ns();
+	stall(0);
+	daxlab_mark(DAXLAB_MARK_WINDOW_BEGIN, (unsigned long)window + W_BASE);
+	base = do_write(map, size, random);
+	daxlab_mark(DAXLAB_MARK_WINDOW_END, (unsigned long)window + W_BASE);
+	stall(1);
+	daxlab_mark(DAXLAB_MARK_WINDOW_BEGIN, (unsigned long)window);
+	t = do_write(map, size, random);
+	daxlab_mark(DAXLAB_MARK_WINDOW_END, (unsigned long)window);
+	snprintf(name, sizeof(name), "write-%s-%u", random ? "rand" : "seq", size);
+	report(name, window, n, BW_BYTES, t, (double)t / (double)n, (double)base / (double)n,
+	       ((double)t - (double)base) / (double)n);
+}
+
+static uint64_t do_persist(volatile uint64_t *map)
+{
+	uint64_t t0 = now_ns();
+
 	for (int i = 0; i < PERSISTS; i++) {
 		volatile uint64_t *p = map + (i % 64) * (LINE / 8);
 
@@ -219,9 +280,23 @@ static void phase_persist(volatile uint64_t *map)
 		clwb(p);
 		sfence();
 	}
-	t = now_ns() - t0;
+	return now_ns() - t0;
+}
+
+static void phase_persist(volatile uint64_t *map)
+{
+	uint64_t base, t;
+
+	stall(0);
+	daxlab_mark(DAXLAB_MARK_WINDOW_BEGIN, W_PERSIST + W_BASE);
+	base = do_persist(map);
+	daxlab_mark(DAXLAB_MARK_WINDOW_END, W_PERSIST + W_BASE);
+	stall(1);
+	daxlab_mark(DAXLAB_MARK_WINDOW_BEGIN, W_PERSIST);
+	t = do_persist(map);
 	daxlab_mark(DAXLAB_MARK_WINDOW_END, W_PERSIST);
-	report("persist", W_PERSIST, PERSISTS, (uint64_t)PERSISTS * 8, t, (double)t / PERSISTS);
+	report("persist", W_PERSIST, PERSISTS, (uint64_t)PERSISTS * 8, t, (double)t / PERSISTS,
+	       (double)base / PERSISTS, ((double)t - (double)base) / PERSISTS);
 }
 
 /* pread()/pwrite() of 4 KiB at a time over SYS_BYTES; false if data differ. */
@@ -238,7 +313,7 @@ static bool phase_sys(int fd)
 		daxenv_pwrite_all(fd, buf, sizeof(buf), (long long)(i * sizeof(buf)));
 	t = now_ns() - t0;
 	daxlab_mark(DAXLAB_MARK_WINDOW_END, W_SYS_WRITE);
-	report("sys-write-4096", W_SYS_WRITE, n, SYS_BYTES, t, (double)t / (double)n);
+	report("sys-write-4096", W_SYS_WRITE, n, SYS_BYTES, t, (double)t / (double)n, 0, 0);
 
 	daxlab_mark(DAXLAB_MARK_WINDOW_BEGIN, W_SYS_READ);
 	t0 = now_ns();
@@ -248,7 +323,7 @@ static bool phase_sys(int fd)
 	}
 	t = now_ns() - t0;
 	daxlab_mark(DAXLAB_MARK_WINDOW_END, W_SYS_READ);
-	report("sys-read-4096", W_SYS_READ, n, SYS_BYTES, t, (double)t / (double)n);
+	report("sys-read-4096", W_SYS_READ, n, SYS_BYTES, t, (double)t / (double)n, 0, 0);
 	return same;
 }
 
@@ -274,7 +349,7 @@ int main(void)
 	build_chase(map);
 
 	steps = phase_chase(map);
-	tap_ok(steps == (uint64_t)CHASE_REPS * CHASE_STEPS,
+	tap_ok(steps == (uint64_t)2 * CHASE_REPS * CHASE_STEPS,
 	       "the pointer chase stayed in the permutation (%llu steps)",
 	       (unsigned long long)steps);
 	for (int random = 0; random < 2; random++)
