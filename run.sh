@@ -66,6 +66,20 @@ Latency and bandwidth model (the plugin's perf-model.c)
                        also busy-waited for the modelled cost above dram's,
                        so programs in the guest measure the slowdown)
 
+Your own workload
+  --payload DIR        put DIR into the guest as /payload (an initramfs
+                       overlay): static binaries and shell scripts (the guest
+                       has busybox, no libc)
+  --exec 'CMD'         run CMD with sh in a directory on the DAX mount, with
+                       /payload first on PATH, like a scenario named payload:
+                       its output in tap.txt and payload-<fs>.txt, exit 0
+                       pass, 4 skip, else fail; time limit --scenario-timeout.
+                       Without --scenario, only CMD runs
+  --shell              boot to an interactive shell on this terminal, in a
+                       directory on the DAX mount, the plugin attached; exit
+                       the shell to unmount and power off (--timeout
+                       defaults to 4 hours here)
+
 Record and replay (QEMU -icount rr; one vCPU: QEMU refuses rr with more)
   --record             record the run for exact replay: the run directory
                        keeps replay/ (kernel, initramfs, starting NV-DIMM
@@ -176,6 +190,11 @@ widen=""
 write_cache=""
 latency=""
 latency_mode=""
+payload=""
+exec_cmd=""
+exec_given=0
+shell=0
+timeout_given=0
 CACHE=${DAXLAB_CACHE:-$TOP/.cache}
 
 # --replay RUN_DIR: the recorded run's own arguments, then the few options a
@@ -272,6 +291,18 @@ while [ $# -gt 0 ]; do
 			shift
 		fi
 		;;
+	--payload)
+		need_arg "$@"
+		payload=$2
+		shift
+		;;
+	--exec)
+		need_arg "$@"
+		exec_cmd=$2
+		exec_given=1
+		shift
+		;;
+	--shell) shell=1 ;;
 	--latency)
 		need_arg "$@"
 		latency=$2
@@ -339,6 +370,7 @@ while [ $# -gt 0 ]; do
 	--timeout)
 		need_arg "$@"
 		timeout=$2
+		timeout_given=1
 		shift
 		;;
 	--scenario-timeout)
@@ -369,14 +401,16 @@ fs_list=$(echo "$fs_list" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
 fs_list=${fs_list% }
 [ -n "$fs_list" ] || die "--fs is empty"
 
-if [ ${#scenarios[@]} -eq 0 ]; then
+if [ $shell = 1 ]; then
+	[ ${#scenarios[@]} -eq 0 ] || die "--shell runs no scenarios: drop --scenario"
+elif [ ${#scenarios[@]} -eq 0 ] && [ $exec_given = 0 ]; then
 	mapfile -t scenarios < <(default_scenarios)
 fi
 scen_bins=()
 scen_names=()
-mapfile -t scenarios < <(printf '%s\n' "${scenarios[@]}" | awk '!seen[$0]++')
+[ ${#scenarios[@]} -eq 0 ] || mapfile -t scenarios < <(printf '%s\n' "${scenarios[@]}" | awk '!seen[$0]++')
 pmem1=0
-for s in "${scenarios[@]}"; do
+for s in ${scenarios[@]+"${scenarios[@]}"}; do
 	f=$(scenario_file "$s") || die "no such scenario: $s (see --list)"
 	# A scenario that needs a second, small NV-DIMM (/dev/pmem1) says so.
 	grep -q '^ \* daxlab-needs: .*\bpmem1\b' "$f" && pmem1=1
@@ -478,6 +512,21 @@ if [ $record = 1 ]; then
 	done
 fi
 is_pos "$timeout" || die "--timeout must be a positive number of seconds, not '$timeout'"
+if [ -n "$payload" ]; then
+	[ $exec_given = 1 ] || die "--payload needs --exec 'CMD' (what to run in the guest)"
+	[ -d "$payload" ] || die "--payload is not a directory: $payload"
+	{ [ -r "$payload" ] && [ -x "$payload" ]; } || die "--payload directory is not readable: $payload"
+	payload=$(cd "$payload" && pwd)
+	payload_mib=$(($(du -sk "$payload" | cut -f1) / 1024))
+	[ "$payload_mib" -le $(($(to_mib "$mem") / 4)) ] ||
+		die "--payload is $payload_mib MiB: more than a quarter of the guest's --mem $mem (it lives in the initramfs)"
+fi
+if [ $shell = 1 ]; then
+	[ $exec_given = 0 ] || die "--shell and --exec exclude each other"
+	{ [ -z "$replay_dir" ] && [ $record = 0 ]; } || die "--shell cannot be recorded or replayed"
+	[ -z "$crash_check" ] || die "--shell and --crash-check exclude each other"
+	[ -t 0 ] || [ -p /dev/stdin ] || [ -f /dev/stdin ] || die "--shell needs a terminal (or commands piped in) on stdin"
+fi
 is_pos "$stimeout" || die "--scenario-timeout must be a positive number of seconds, not '$stimeout'"
 [[ "$pmem_size" =~ ^[0-9]+[MG]$ ]] || die "--pmem-size must look like 512M or 1G, not '$pmem_size'"
 [[ "$mem" =~ ^[0-9]+[MG]$ ]] || die "--mem must look like 1G or 2048M, not '$mem'"
@@ -521,6 +570,24 @@ free_kb=$(df -Pk "$results" | awk 'NR==2 {print $4}')
 [ "${free_kb:-0}" -ge $((256 * 1024)) ] ||
 	die "not enough free space in $results: $((free_kb / 1024)) MiB free, need 256 MiB (NV-DIMM image and logs)"
 
+# --latency's parameters, checked by the model's own parser (a small host
+# tool): before anything is printed when a compiler is there, else once
+# the dependencies are installed and it is built.
+latency_checked=0
+check_latency() {
+	local err
+	mkdir -p "$CACHE"
+	(flock 9 && make -s -C "$TOP" CACHE="$CACHE" "$CACHE/build/emulator/daxlab-latency") \
+		9>"$CACHE/.build.lock" >"$CACHE/make-latency.log" 2>&1 ||
+		die "building daxlab-latency failed: see $CACHE/make-latency.log"
+	err=$("$CACHE/build/emulator/daxlab-latency" check "$latency" 2>&1 >/dev/null) ||
+		die "--latency: ${err:-daxlab-latency failed}"
+	latency_checked=1
+}
+if [ -n "$latency" ] && command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1; then
+	check_latency
+fi
+
 # ------------------------------------------------------------------ build
 start_wall=$(date +%s)
 step "dependencies"
@@ -538,10 +605,7 @@ if ! make -s -C "$TOP" CACHE="$CACHE" $targets >"$CACHE/make.log" 2>&1; then
 	cat "$CACHE/make.log" >&2
 	die "building the guest programs or the plugin failed"
 fi
-if [ -n "$latency" ]; then
-	lat_err=$("$CACHE/build/emulator/daxlab-latency" check "$latency" 2>&1 >/dev/null) ||
-		die "--latency: ${lat_err:-daxlab-latency failed}"
-fi
+[ -z "$latency" ] || [ $latency_checked = 1 ] || check_latency
 
 step "guest kernel"
 if [ -n "$replay_dir" ]; then
@@ -628,6 +692,28 @@ elif [ -n "$image" ]; then
 else
 	truncate -s "$pmem_size" "$pmem_file"
 fi
+# --exec: the command becomes a scenario, 000-payload, and --payload DIR
+# /payload, in a cpio overlay after the initramfs (the kernel unpacks both).
+if [ $exec_given = 1 ]; then
+	scen_bins+=(000-payload)
+	scen_names+=(payload)
+	ov=$run/payload-root
+	mkdir -p "$ov/scenarios" "$ov/payload"
+	[ -z "$payload" ] || cp -a "$payload/." "$ov/payload/" || die "cannot copy --payload $payload"
+	printf '%s\n' "$exec_cmd" >"$ov/payload.cmd"
+	cat >"$ov/scenarios/000-payload" <<'PAYLOAD'
+#!/bin/sh
+# run.sh --exec: the user's command, in its directory on the DAX mount.
+export PATH=/payload:$PATH DAXLAB_PAYLOAD=/payload
+exec sh -c "$(cat /payload.cmd)"
+PAYLOAD
+	chmod +x "$ov/scenarios/000-payload"
+	(cd "$ov" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -1 >"$run/payload.cpio.gz" ||
+		die "cannot pack --payload into the initramfs overlay"
+	cat "$initrd" "$run/payload.cpio.gz" >"$run/initrd-payload.cpio.gz"
+	initrd=$run/initrd-payload.cpio.gz
+	rm -rf "$ov"
+fi
 cmdline="console=ttyS0 panic=-1 loglevel=5 daxlab.fs=${fs_list// /,}"
 cmdline="$cmdline daxlab.scenarios=$(
 	IFS=,
@@ -665,6 +751,8 @@ rr_opts=()
 [ -n "$replay_dir" ] && rr_opts=(-icount "shift=auto,rr=replay,rrfile=$replay_dir/replay/events.bin")
 [ -n "$write_cache" ] && cmdline="$cmdline daxlab.write_cache=$write_cache"
 [ -n "$image" ] && cmdline="$cmdline daxlab.keep=1"
+[ $shell = 1 ] && cmdline="$cmdline daxlab.shell=1"
+[ $shell = 1 ] && [ $timeout_given = 0 ] && timeout=14400
 # What every guest of this run shares (the recovery guests of --crash-check too).
 qemu_common=(-accel tcg -cpu "$cpu_model" -smp "$cpus" -kernel "$kdir/vmlinuz" -initrd "$initrd"
 	-display none -monitor none -no-reboot)
@@ -678,13 +766,18 @@ if [ $pmem1 = 1 ]; then
 	pmem1_opts=(-object "memory-backend-file,id=mem2,share=on,mem-path=$run/pmem1.img,size=${PMEM1_MIB}M"
 		-device nvdimm,id=nv2,memdev=mem2)
 fi
+# The console: a file, or with --shell this terminal (and the file as its log).
+# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
+console_opts=(-chardev "file,id=con,path=$run/console.log" -serial chardev:con)
+# shellcheck disable=SC2054
+[ $shell = 1 ] && console_opts=(-chardev "stdio,id=con,signal=off,logfile=$run/console.log" -serial chardev:con)
 # shellcheck disable=SC2054 # commas belong to QEMU's option syntax
 qemu=(qemu-system-x86_64 "${qemu_common[@]}" ${rr_opts[@]+"${rr_opts[@]}"}
 	-machine "pc,nvdimm=on,nvdimm-persistence=$nvdimm_persistence"
 	-m "$mem,slots=2,maxmem=$(($(to_mib "$mem") + $(to_mib "$pmem_size") + PMEM1_MIB + 1024))M"
 	-object "memory-backend-file,id=mem1,share=on,mem-path=$pmem_file,size=$pmem_size"
 	-device nvdimm,id=nv1,memdev=mem1 ${pmem1_opts[@]+"${pmem1_opts[@]}"} -append "$cmdline"
-	-chardev "file,id=con,path=$run/console.log" -serial chardev:con
+	"${console_opts[@]}"
 	-chardev "file,id=tap,path=$run/tap.txt" -serial chardev:tap
 	-chardev "file,id=files,path=$run/guest-files.raw" -serial chardev:files)
 if [ "$plugin" != off ]; then
@@ -712,22 +805,29 @@ cpu_before=$(children_cpu "$run/.cpu-before")
 qemu_start=$(date +%s.%N)
 # DAXLAB_QEMU_WRAPPER prefixes QEMU (e.g. "perf record -o FILE --").
 read -r -a wrapper <<<"${DAXLAB_QEMU_WRAPPER:-}"
-timeout --kill-after=10 "$timeout" ${wrapper[@]+"${wrapper[@]}"} "${qemu[@]}" >"$run/qemu.log" 2>&1 &
-qpid=$!
 interrupted=0
-trap 'interrupted=1; kill $qpid 2>/dev/null || true' INT TERM
-shown=0
-while kill -0 $qpid 2>/dev/null; do
-	sleep 1
-	n=$(grep -c '^# daxlab-result:' "$run/tap.txt" || true)
-	if [ "$n" -gt "$shown" ]; then
-		grep '^# daxlab-result:' "$run/tap.txt" | tail -n +$((shown + 1)) | head -n $((n - shown)) |
-			sed -E 's/^# daxlab-result: scenario=([^ ]*) fs=([^ ]*) status=([^ ]*) dax=[^ ]* duration=([^ ]*) exit=[^ ]* reason=(.*)/    \2 \1: \3 (\4 s) \5/; s/ -$//'
-		shown=$n
-	fi
-done
-qrc=0
-wait $qpid || qrc=$?
+if [ $shell = 1 ]; then
+	# In the foreground, on this terminal (a background job's stdin is /dev/null).
+	echo "    the shell comes up on this terminal once the filesystem is mounted; exit it to power off"
+	qrc=0
+	timeout --foreground --kill-after=10 "$timeout" "${qemu[@]}" 2>"$run/qemu.log" || qrc=$?
+else
+	timeout --kill-after=10 "$timeout" ${wrapper[@]+"${wrapper[@]}"} "${qemu[@]}" >"$run/qemu.log" 2>&1 &
+	qpid=$!
+	trap 'interrupted=1; kill $qpid 2>/dev/null || true' INT TERM
+	shown=0
+	while kill -0 $qpid 2>/dev/null; do
+		sleep 1
+		n=$(grep -c '^# daxlab-result:' "$run/tap.txt" || true)
+		if [ "$n" -gt "$shown" ]; then
+			grep '^# daxlab-result:' "$run/tap.txt" | tail -n +$((shown + 1)) | head -n $((n - shown)) |
+				sed -E 's/^# daxlab-result: scenario=([^ ]*) fs=([^ ]*) status=([^ ]*) dax=[^ ]* duration=([^ ]*) exit=[^ ]* reason=(.*)/    \2 \1: \3 (\4 s) \5/; s/ -$//'
+			shown=$n
+		fi
+	done
+	qrc=0
+	wait $qpid || qrc=$?
+fi
 qemu_seconds=$(awk -v a="$qemu_start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
 times >"$run/.cpu-after"
 qemu_cpu_seconds=$(awk -v a="$cpu_before" -v b="$(children_cpu "$run/.cpu-after")" 'BEGIN {printf "%.2f", b - a}')
@@ -1014,7 +1114,10 @@ for fs in $fs_list; do
 		# fstests-style expectation: the scenario's TAP points must equal
 		# scenarios/NNN-NAME.out; keep the .bad output when they do not.
 		subtest "$name" "$fs" >"$run/expect/$name-$fs.out"
-		if [ "$status" = pass ] || [ "$status" = fail ]; then
+		# --exec: its output as it came, and no golden file to compare with.
+		if [ "$bin" = 000-payload ]; then
+			cp "$run/expect/$name-$fs.out" "$run/payload-$fs.txt"
+		elif [ "$status" = pass ] || [ "$status" = fail ]; then
 			# A point skipped on this fs (" # SKIP reason") matches its ok line.
 			if ! grep -E '^(not )?ok |^1\.\.' "$run/expect/$name-$fs.out" | sed 's/ # SKIP .*//' |
 				diff -u "$TOP/scenarios/$bin.out" - >"$run/expect/$name-$fs.diff" 2>&1; then
@@ -1221,6 +1324,8 @@ $entries
 }
 JSON
 
+"$TOP/scripts/report.sh" "$run" || echo "$PROG: writing report.html failed" >&2
+
 echo
 echo "daxlab run $run_id: $passed passed, $failed failed, $skipped skipped, $timedout timeout (guest $guest_status, $((end_wall - start_wall)) s)"
 printf '%s' "$summary_lines"
@@ -1231,5 +1336,5 @@ if [ -n "$latency" ]; then
 fi
 [ $record = 1 ] && echo "  recorded: replay it with ./run.sh --replay ${run#"$TOP"/}"
 [ -n "$replay_dir" ] && [ $replay_ok = 1 ] && echo "  replay of ${replay_dir##*/}: TAP stream and NV-DIMM image identical (sha256 ${got_sha:0:16}...)"
-echo "  results: ${run#"$TOP"/}"
+echo "  results: ${run#"$TOP"/} (report.html)"
 [ $((failed + timedout)) -eq 0 ] && [ "$guest_status" = completed ]

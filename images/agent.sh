@@ -11,6 +11,9 @@
 #   daxlab.strict=1            known kernel windows are hits (DAXLAB_STRICT)
 #   daxlab.widen=US            load /lib/daxlab/daxlab-widen.ko around each
 #                              scenario that declares kernel functions to delay
+#   daxlab.shell=1             run.sh --shell: after each mount, an interactive
+#                              shell on the console in /mnt/dax; its exit
+#                              goes on (unmount, next fs, power off)
 # Writes TAP to ttyS1 (the host parses only that), files (fs_dax traces,
 # dmesg) to ttyS2 framed by "@@daxlab-file NAME" / "@@daxlab-end", and a
 # human log to the console (ttyS0). Powers the guest off when done; it
@@ -57,6 +60,7 @@ SEED=$(cmdarg seed)
 [ -n "$SEED" ] && export DAXLAB_SEED="$SEED"
 [ "$(cmdarg strict)" = 1 ] && export DAXLAB_STRICT=1
 WIDEN=$(cmdarg widen)
+SHELL_MODE=$(cmdarg shell)
 
 # Raw mode: no CR/LF translation on the host-parsed channels.
 exec 3>/dev/ttyS1 4>/dev/ttyS2
@@ -315,6 +319,16 @@ for fs in $FS_LIST; do
 			fs_reason="mounted with DAX requested but statx shows no STATX_ATTR_DAX"
 			umount /mnt/dax
 		fi
+	fi
+	if [ "$SHELL_MODE" = 1 ] && [ $fs_status = 0 ]; then
+		say "[$fs] shell: /dev/$PMEM is mounted on /mnt/dax ($(grep ' /mnt/dax ' /proc/mounts | cut -d' ' -f4), STATX_ATTR_DAX=$dax_on); exit the shell to go on"
+		mkdir -p /mnt/dax/shell
+		# cttyhack gives the shell the console as its controlling tty (^C works).
+		(cd /mnt/dax/shell && DAXLAB_DIR=/mnt/dax/shell DAXLAB_FS=$fs setsid cttyhack sh -l) </dev/console >/dev/console 2>&1
+		say "[$fs] shell exited"
+		echo "# daxlab-shell: fs=$fs exited" >&3
+	elif [ "$SHELL_MODE" = 1 ]; then
+		say "[$fs] shell: not started, the mount failed: $fs_reason"
 	fi
 	for scen in $SCENARIOS; do
 		name=${scen#[0-9][0-9][0-9]-}
