@@ -38,7 +38,7 @@ TRACE_TOOL := $(BUILD)/emulator/daxlab-trace
 LATENCY_TOOL := $(BUILD)/emulator/daxlab-latency
 PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/perf-model.c emulator/x86-decode.c
 
-.PHONY: all guest plugin test unit lint format pytest clean kernels mutants
+.PHONY: all guest plugin test test-deps unit lint format pytest clean kernels mutants
 all: guest plugin
 guest: $(SCENARIO_BIN) $(TOOLS_BIN)
 plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL) $(LATENCY_TOOL)
@@ -91,7 +91,12 @@ lint:
 pytest: guest plugin
 	$(PYTEST) -v tests
 
-test: lint unit pytest
+# make test on a new machine: what the tests need is installed first (apt-get).
+test-deps:
+	scripts/install-deps.sh --tests
+
+test: test-deps
+	$(MAKE) lint unit pytest
 
 MUTANTS := $(sort $(basename $(notdir $(wildcard guest-kernel/patches/mutants/m*.patch))))
 kernels:

@@ -6,7 +6,7 @@ set -eu
 
 usage() {
 	cat <<'USAGE'
-usage: scripts/install-deps.sh [--check]
+usage: scripts/install-deps.sh [--tests] [--check]
 
 Installs daxlab's host dependencies with apt-get (Debian 12, as root):
 QEMU 10.x from bookworm-backports (the apt source is added if missing),
@@ -14,28 +14,34 @@ busybox-static, kmod, cpio, ndctl, e2fsprogs, xfsprogs, libglib2.0-dev,
 python3-pytest, gnuplot-nox (the latency model's plot), plus gcc, make,
 xz-utils and pkg-config.
 
+  --tests   also what only the tests need: chromium (report.html is
+            opened in headless Chromium)
   --check   only report what is missing; exit 1 if anything is
 USAGE
 }
 
 check_only=0
-case "${1:-}" in
--h | --help)
-	usage
-	exit 0
-	;;
---check) check_only=1 ;;
-"") ;;
-*)
-	echo "install-deps: unknown option: $1 (try --help)" >&2
-	exit 2
-	;;
-esac
+tests=0
+for a in "$@"; do
+	case "$a" in
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--check) check_only=1 ;;
+	--tests) tests=1 ;;
+	*)
+		echo "install-deps: unknown option: $a (try --help)" >&2
+		exit 2
+		;;
+	esac
+done
 
 # Packages from bookworm itself.
 BASE_PKGS="busybox-static kmod cpio ndctl e2fsprogs xfsprogs libglib2.0-dev
 python3-pytest gcc make xz-utils pkg-config dpkg-dev ca-certificates
 shellcheck clang-format gnuplot-nox"
+[ $tests = 0 ] || BASE_PKGS="$BASE_PKGS chromium"
 # Packages that must come from bookworm-backports (QEMU 10.x).
 BPO_PKGS="qemu-system-x86 qemu-utils"
 BPO_LIST=/etc/apt/sources.list.d/daxlab-bookworm-backports.sources
