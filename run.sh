@@ -80,6 +80,18 @@ Your own workload
                        the shell to unmount and power off (--timeout
                        defaults to 4 hours here)
 
+libvirt and campaigns
+  --libvirt [URI]      run the same job through libvirt (default URI
+                       qemu:///system): the domain XML (nvdimm memory device,
+                       ACPI, NUMA cell, the plugin through qemu:commandline,
+                       a named CPU) is kept as domain.xml in the run directory;
+                       on a machine without an init system start the daemons
+                       with scripts/libvirt-daemons.sh start
+  --emit-xml           print the domain XML of this job for libvirt and exit
+                       (its run directory, with the NV-DIMM image, stays)
+  --campaign FILE      many guests from one file, -j N at once, over direct
+                       QEMU and/or libvirt URIs (./run.sh --campaign --help)
+
 Record and replay (QEMU -icount rr; one vCPU: QEMU refuses rr with more)
   --record             record the run for exact replay: the run directory
                        keeps replay/ (kernel, initramfs, starting NV-DIMM
@@ -128,6 +140,11 @@ die() {
 	exit 2
 }
 step() { echo "==> $*"; }
+
+# --campaign FILE: many guests; scripts/campaign.sh does the rest.
+for a in "$@"; do
+	[ "$a" != --campaign ] || exec "$TOP/scripts/campaign.sh" "$@"
+done
 
 # ---------------------------------------------------------------- scenarios
 scenario_file() { # NAME -> scenarios/NNN-NAME.c (or nothing)
@@ -190,6 +207,8 @@ widen=""
 write_cache=""
 latency=""
 latency_mode=""
+libvirt=""
+emit_xml=0
 payload=""
 exec_cmd=""
 exec_given=0
@@ -303,6 +322,14 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	--shell) shell=1 ;;
+	--libvirt)
+		libvirt=qemu:///system
+		if [ $# -ge 2 ] && [ "${2#-}" = "$2" ]; then
+			libvirt=$2
+			shift
+		fi
+		;;
+	--emit-xml) emit_xml=1 ;;
 	--latency)
 		need_arg "$@"
 		latency=$2
@@ -520,6 +547,19 @@ if [ -n "$payload" ]; then
 	payload_mib=$(($(du -sk "$payload" | cut -f1) / 1024))
 	[ "$payload_mib" -le $(($(to_mib "$mem") / 4)) ] ||
 		die "--payload is $payload_mib MiB: more than a quarter of the guest's --mem $mem (it lives in the initramfs)"
+fi
+if [ -n "$libvirt" ] || [ $emit_xml = 1 ]; then
+	case "${libvirt:-qemu:///system}" in qemu:///* | qemu+*://*) ;; *) die "--libvirt: '$libvirt' is not a QEMU libvirt URI (qemu:///system, qemu+ssh://host/system)" ;; esac
+	[ $shell = 0 ] || die "--shell runs QEMU on this terminal: not with --libvirt"
+	{ [ -z "$replay_dir" ] && [ $record = 0 ]; } || die "--record and --replay run QEMU directly: not with --libvirt"
+	[ -z "${DAXLAB_QEMU_WRAPPER:-}" ] || die "DAXLAB_QEMU_WRAPPER does not apply to --libvirt"
+fi
+# --emit-xml: progress goes to stderr, only the XML to stdout.
+[ $emit_xml = 0 ] || exec 3>&1 1>&2
+if [ -n "$libvirt" ] && [ $emit_xml = 0 ]; then
+	command -v virsh >/dev/null 2>&1 || die "--libvirt needs virsh (apt-get install libvirt-clients libvirt-daemon-driver-qemu)"
+	timeout 20 virsh -c "$libvirt" version >/dev/null 2>&1 ||
+		die "--libvirt: cannot connect to $libvirt (is libvirtd running? scripts/libvirt-daemons.sh start)"
 fi
 if [ $shell = 1 ]; then
 	[ $exec_given = 0 ] || die "--shell and --exec exclude each other"
@@ -793,6 +833,73 @@ fi
 printf '%q ' "${qemu[@]}" >"$run/qemu-cmdline.txt"
 echo >>"$run/qemu-cmdline.txt"
 
+# The same machine as a libvirt domain (--libvirt, --emit-xml).
+xml_esc() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e "s/'/\&apos;/g" <<<"$1"; }
+domain_xml() {
+	local name=daxlab-$run_id maxmem cpu_xml qargs a
+	maxmem=$(($(to_mib "$mem") + $(to_mib "$pmem_size") + PMEM1_MIB + 1024))
+	if [ "$cpu_model" = max ]; then
+		cpu_xml="<cpu mode='maximum' check='none'>"
+	else
+		cpu_xml="<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>$(xml_esc "$cpu_model")</model>"
+	fi
+	qargs=(-machine "nvdimm-persistence=$nvdimm_persistence")
+	[ "$plugin" = off ] || qargs+=(-plugin "$CACHE/build/emulator/libdaxlab-pmem.so,$popts" -d plugin -D "$run/plugin.log")
+	cat <<XML
+<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>$name</name>
+  <description>daxlab run $run_id (run.sh --libvirt): TCG, the daxlab-pmem plugin on the NV-DIMM</description>
+  <maxMemory slots='2' unit='MiB'>$maxmem</maxMemory>
+  <memory unit='MiB'>$(($(to_mib "$mem") + $(to_mib "$pmem_size") + (pmem1 == 1 ? PMEM1_MIB : 0)))</memory>
+  <vcpu>$cpus</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$(xml_esc "$kdir/vmlinuz")</kernel>
+    <initrd>$(xml_esc "$initrd")</initrd>
+    <cmdline>$(xml_esc "$cmdline")</cmdline>
+  </os>
+  <features><acpi/></features>
+  $cpu_xml
+    <numa><cell id='0' cpus='0-$((cpus - 1))' memory='$(to_mib "$mem")' unit='MiB'/></numa>
+  </cpu>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>$(command -v qemu-system-x86_64)</emulator>
+    <serial type='file'><source path='$(xml_esc "$run/console.log")'/><target port='0'/></serial>
+    <serial type='file'><source path='$(xml_esc "$run/tap.txt")'/><target port='1'/></serial>
+    <serial type='file'><source path='$(xml_esc "$run/guest-files.raw")'/><target port='2'/></serial>
+    <memory model='nvdimm' access='shared'>
+      <source><path>$(xml_esc "$pmem_file")</path></source>
+      <target><size unit='MiB'>$(to_mib "$pmem_size")</size><node>0</node></target>
+    </memory>
+XML
+	if [ $pmem1 = 1 ]; then
+		cat <<XML
+    <memory model='nvdimm' access='shared'>
+      <source><path>$(xml_esc "$run/pmem1.img")</path></source>
+      <target><size unit='MiB'>$PMEM1_MIB</size><node>0</node></target>
+    </memory>
+XML
+	fi
+	echo "    <memballoon model='none'/>"
+	echo "  </devices>"
+	echo "  <qemu:commandline>"
+	for a in "${qargs[@]}"; do echo "    <qemu:arg value='$(xml_esc "$a")'/>"; done
+	echo "  </qemu:commandline>"
+	echo "</domain>"
+}
+if [ -n "$libvirt" ] || [ $emit_xml = 1 ]; then
+	domain_xml >"$run/domain.xml"
+	if [ $emit_xml = 1 ]; then
+		cat "$run/domain.xml" >&3
+		echo "$PROG: the domain's files are in ${run#"$TOP"/}; start it with virsh -c ${libvirt:-qemu:///system} create ${run#"$TOP"/}/domain.xml" >&2
+		exit 0
+	fi
+fi
+
 step "booting: TCG, $cpus vCPUs, -cpu $cpu_model, $pmem_size NV-DIMM at $pmem_base ($persist, plugin: $plugin$([ -n "$latency" ] && echo ", latency: $latency $latency_mode")), fs: $fs_list, dax: $([ $dax = 1 ] && echo on || echo off)"
 echo "    run directory: ${run#"$TOP"/}"
 touch "$run/tap.txt"
@@ -806,7 +913,36 @@ qemu_start=$(date +%s.%N)
 # DAXLAB_QEMU_WRAPPER prefixes QEMU (e.g. "perf record -o FILE --").
 read -r -a wrapper <<<"${DAXLAB_QEMU_WRAPPER:-}"
 interrupted=0
-if [ $shell = 1 ]; then
+if [ -n "$libvirt" ]; then
+	# A transient domain: it goes away when the guest powers off.
+	dom=daxlab-$run_id
+	: >"$run/console.log"
+	: >"$run/guest-files.raw"
+	if ! virsh -c "$libvirt" create "$run/domain.xml" >"$run/qemu.log" 2>&1; then
+		die "--libvirt: $libvirt did not start the domain: $(grep -v '^$' "$run/qemu.log" | tail -n1)"
+	fi
+	echo "    libvirt: domain $dom on $libvirt"
+	trap 'interrupted=1; virsh -c "$libvirt" destroy "$dom" >/dev/null 2>&1 || true' INT TERM
+	qrc=0
+	deadline=$(($(date +%s) + timeout))
+	shown=0
+	while virsh -c "$libvirt" domstate "$dom" >/dev/null 2>&1; do
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			virsh -c "$libvirt" destroy "$dom" >>"$run/qemu.log" 2>&1 || true
+			qrc=124
+			break
+		fi
+		sleep 1
+		n=$(grep -c '^# daxlab-result:' "$run/tap.txt" || true)
+		if [ "$n" -gt "$shown" ]; then
+			grep '^# daxlab-result:' "$run/tap.txt" | tail -n +$((shown + 1)) | head -n $((n - shown)) |
+				sed -E 's/^# daxlab-result: scenario=([^ ]*) fs=([^ ]*) status=([^ ]*) dax=[^ ]* duration=([^ ]*) exit=[^ ]* reason=(.*)/    \2 \1: \3 (\4 s) \5/; s/ -$//'
+			shown=$n
+		fi
+	done
+	# What QEMU itself said (libvirt keeps its log).
+	[ ! -r "/var/log/libvirt/qemu/$dom.log" ] || cat "/var/log/libvirt/qemu/$dom.log" >>"$run/qemu.log"
+elif [ $shell = 1 ]; then
 	# In the foreground, on this terminal (a background job's stdin is /dev/null).
 	echo "    the shell comes up on this terminal once the filesystem is mounted; exit it to power off"
 	qrc=0
@@ -1306,6 +1442,7 @@ cat >"$run/summary.json" <<JSON
   "guest_persistence_domain": $(json_str "$(guest_fact persistence_domain)"),
   "guest_dax_write_cache": $(json_str "$(guest_fact write_cache)"),
   "plugin": $(json_str "$plugin"),
+  "backend": $(json_str "${libvirt:-direct}"),
   "pmem_window": {"base": $(json_str "$pmem_base"), "size": $pmem_bytes, "guest_iomem": $(json_str "$iomem")},
   "pmem_stats": $(json_str "$([ -f "$run/pmem-stats.json" ] && echo pmem-stats.json)"),
   "pmem_trace": $(json_str "$([ -f "$run/pmem-trace.bin" ] && echo pmem-trace.bin)"),

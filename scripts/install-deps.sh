@@ -15,7 +15,8 @@ python3-pytest, gnuplot-nox (the latency model's plot), plus gcc, make,
 xz-utils and pkg-config.
 
   --tests   also what only the tests need: chromium (report.html is
-            opened in headless Chromium)
+            opened in headless Chromium) and libvirt 11 from
+            bookworm-backports (run.sh --libvirt, campaigns over URIs)
   --check   only report what is missing; exit 1 if anything is
 USAGE
 }
@@ -44,6 +45,7 @@ shellcheck clang-format gnuplot-nox"
 [ $tests = 0 ] || BASE_PKGS="$BASE_PKGS chromium"
 # Packages that must come from bookworm-backports (QEMU 10.x).
 BPO_PKGS="qemu-system-x86 qemu-utils"
+[ $tests = 0 ] || BPO_PKGS="$BPO_PKGS libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
 BPO_LIST=/etc/apt/sources.list.d/daxlab-bookworm-backports.sources
 
 missing=""

@@ -1,0 +1,241 @@
+#!/usr/bin/env bash
+# run.sh --campaign FILE: many guests from one small declarative file, up to
+# -j at once, spread over one or more places to run them (direct QEMU, or
+# libvirt URIs), each job its own run directory, merged into one campaign
+# summary (campaign.json, scenarios.txt) and report.html.
+set -eu
+
+PROG=run.sh
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+
+usage() {
+	cat <<'USAGE'
+usage: ./run.sh --campaign FILE [-j N] [--results DIR]
+
+FILE holds "key: value" lines (# starts a comment; lists are comma lists):
+  scenarios:        names (default: the default set)
+  fs:               ext4, xfs, ext2 (default: ext4)
+  kernel-variants:  debian (the prebuilt default) and/or names from
+                    guest-kernel/build.sh --list (default: debian)
+  persist:          adr, eadr (default: adr)
+  latency:          none, dram, optane, custom:... (default: none)
+  latency-mode:     model or stall (default: model)
+  iterations:       rounds of racing scenarios (default: their own)
+  seeds:            1-8 or 1,5,9 (default: 1)
+  uris:             direct (QEMU spawned here) and/or libvirt URIs such as
+                    qemu:///system or qemu+ssh://host/system (default: direct)
+  jobs:             guests at once (default: the number of cores; -j wins)
+  timeout:          seconds per guest (default: run.sh's)
+Every combination of fs, kernel variant, persistence, latency and seed is
+one job: one guest running all the scenarios. Jobs go to the URIs in turn.
+Results: DIR/campaign-<time>/ (DIR: --results, default results/) with
+job-NNN/ per job, campaign.json, scenarios.txt and report.html.
+USAGE
+}
+
+die() {
+	echo "$PROG: $*" >&2
+	exit 2
+}
+
+file="" jobs_arg="" results=${DAXLAB_RESULTS:-$TOP/results}
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--campaign)
+		{ [ $# -ge 2 ] && [ -n "$2" ]; } || die "--campaign needs a file (try --help)"
+		file=$2
+		shift
+		;;
+	-j | --jobs)
+		{ [ $# -ge 2 ] && [ -n "$2" ]; } || die "-j needs a number"
+		jobs_arg=$2
+		shift
+		;;
+	--results)
+		{ [ $# -ge 2 ] && [ -n "$2" ]; } || die "--results needs a directory"
+		results=$2
+		shift
+		;;
+	*) die "--campaign takes only -j N and --results DIR, not $1" ;;
+	esac
+	shift
+done
+[ -n "$file" ] || die "--campaign needs a file (try --help)"
+{ [ -f "$file" ] && [ -r "$file" ]; } || die "campaign file not found: $file"
+
+# ------------------------------------------------------------ the file
+declare -A conf=()
+lineno=0
+while IFS= read -r line || [ -n "$line" ]; do
+	lineno=$((lineno + 1))
+	line=${line%%#*}
+	[[ "$line" =~ ^[[:space:]]*$ ]] && continue
+	[[ "$line" =~ ^[[:space:]]*([a-z-]+)[[:space:]]*:[[:space:]]*(.*[^[:space:]])[[:space:]]*$ ]] ||
+		die "$file:$lineno: not a 'key: value' line: $line"
+	key=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]}
+	case "$key" in
+	scenarios | fs | kernel-variants | persist | latency | latency-mode | iterations | seeds | uris | jobs | timeout) ;;
+	*) die "$file:$lineno: unknown key '$key' (scenarios fs kernel-variants persist latency latency-mode iterations seeds uris jobs timeout)" ;;
+	esac
+	[ -z "${conf[$key]:-}" ] || die "$file:$lineno: '$key' given twice"
+	conf[$key]=$val
+done <"$file"
+
+list() { # VALUE -> one item per line, trimmed
+	tr ',' '\n' <<<"$1" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | sed '/^$/d'
+}
+mapfile -t L_FS < <(list "${conf[fs]:-ext4}")
+mapfile -t L_KV < <(list "${conf[kernel-variants]:-debian}")
+mapfile -t L_PERSIST < <(list "${conf[persist]:-adr}")
+mapfile -t L_LAT < <(list "${conf[latency]:-none}")
+mapfile -t L_URI < <(list "${conf[uris]:-direct}")
+mapfile -t L_SCEN < <(list "${conf[scenarios]:-}")
+lmode=${conf[latency-mode]:-model}
+iterations=${conf[iterations]:-}
+timeout=${conf[timeout]:-}
+seeds=()
+for s in $(list "${conf[seeds]:-1}"); do
+	if [[ "$s" =~ ^([0-9]+)-([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -le "${BASH_REMATCH[2]}" ]; then
+		mapfile -t -O "${#seeds[@]}" seeds < <(seq "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")
+	elif [[ "$s" =~ ^[0-9]+$ ]]; then
+		seeds+=("$s")
+	else
+		die "$file: seeds: '$s' is not a number or a range like 1-8"
+	fi
+done
+njobs=${jobs_arg:-${conf[jobs]:-$(nproc)}}
+{ [[ "$njobs" =~ ^[0-9]+$ ]] && [ "$njobs" -ge 1 ]; } || die "jobs must be a positive number, not '$njobs'"
+
+for f in "${L_FS[@]}"; do
+	case "$f" in ext4 | xfs | ext2) ;; *) die "$file: fs: unknown filesystem '$f' (ext4, xfs, ext2)" ;; esac
+done
+for p in "${L_PERSIST[@]}"; do
+	case "$p" in adr | eadr) ;; *) die "$file: persist: '$p' is not adr or eadr" ;; esac
+done
+case "$lmode" in model | stall) ;; *) die "$file: latency-mode: '$lmode' is not model or stall" ;; esac
+for k in "${L_KV[@]}"; do
+	[ "$k" = debian ] || "$TOP/guest-kernel/build.sh" --list | cut -d' ' -f1 | grep -qxF -- "$k" ||
+		die "$file: kernel-variants: no such variant '$k' (debian, or guest-kernel/build.sh --list)"
+done
+for u in "${L_URI[@]}"; do
+	case "$u" in direct | qemu:///* | qemu+*://*) ;; *) die "$file: uris: '$u' is not direct or a qemu libvirt URI" ;; esac
+done
+for s in ${L_SCEN[@]+"${L_SCEN[@]}"}; do
+	"$TOP/run.sh" --list | cut -d' ' -f1 | grep -qxF -- "$s" || die "$file: scenarios: no such scenario: $s (see --list)"
+done
+
+# ------------------------------------------------------------ the jobs
+jobargs=()
+for kv in "${L_KV[@]}"; do
+	for fs in "${L_FS[@]}"; do
+		for p in "${L_PERSIST[@]}"; do
+			for lat in "${L_LAT[@]}"; do
+				for seed in "${seeds[@]}"; do
+					a="--fs $fs --persist $p --seed $seed"
+					[ "$kv" = debian ] || a="$a --kernel-variant $kv"
+					[ "$lat" = none ] || a="$a --latency $lat --latency-mode $lmode"
+					[ -z "$iterations" ] || a="$a --iterations $iterations"
+					[ -z "$timeout" ] || a="$a --timeout $timeout"
+					for s in ${L_SCEN[@]+"${L_SCEN[@]}"}; do a="$a --scenario $s"; done
+					jobargs+=("$a")
+				done
+			done
+		done
+	done
+done
+total=${#jobargs[@]}
+mkdir -p "$results" 2>/dev/null || die "cannot create the results directory $results"
+camp_id=campaign-$(date +%Y%m%d-%H%M%S)-$$
+camp=$(cd "$results" && pwd)/$camp_id
+mkdir -p "$camp"
+cp "$file" "$camp/campaign.conf"
+echo "==> campaign $camp_id: $total jobs, $njobs at once, on ${L_URI[*]}"
+echo "    campaign directory: $camp"
+start=$(date +%s)
+
+run_job() { # N URI ARGS
+	local n=$1 uri=$2 dir rc=0 t0
+	dir=$camp/$(printf 'job-%03d' "$n")
+	t0=$(date +%s)
+	# shellcheck disable=SC2086 # ARGS are words made above
+	if [ "$uri" = direct ]; then
+		"$TOP/run.sh" $3 --results "$dir" >"$dir.log" 2>&1 </dev/null || rc=$?
+	else
+		"$TOP/run.sh" $3 --libvirt "$uri" --results "$dir" >"$dir.log" 2>&1 </dev/null || rc=$?
+	fi
+	echo "$rc $(($(date +%s) - t0))" >"$dir.rc"
+	echo "    job $n/$total ($uri): $([ $rc = 0 ] && echo pass || echo "fail, exit $rc") in $(($(date +%s) - t0)) s: $3"
+}
+
+trap 'echo "$PROG: campaign interrupted; jobs so far are in $camp" >&2; kill 0' INT TERM
+for ((i = 0; i < total; i++)); do
+	while [ "$(jobs -rp | wc -l)" -ge "$njobs" ]; do
+		wait -n || true
+	done
+	uri=${L_URI[$((i % ${#L_URI[@]}))]}
+	n=$((i + 1))
+	mkdir -p "$camp/$(printf 'job-%03d' "$n")"
+	echo "    job $n/$total started on $uri: ${jobargs[$i]}"
+	run_job "$n" "$uri" "${jobargs[$i]}" &
+done
+wait
+trap - INT TERM
+
+# ------------------------------------------------------------ merge
+passed=0 failed=0 entries=""
+: >"$camp/scenarios.txt.tmp"
+for ((i = 0; i < total; i++)); do
+	n=$((i + 1))
+	dir=$camp/$(printf 'job-%03d' "$n")
+	read -r rc secs <"$dir.rc" || rc=255 secs=0
+	uri=${L_URI[$((i % ${#L_URI[@]}))]}
+	sum=$(readlink -f "$dir/latest/summary.json" 2>/dev/null || true)
+	totals="" rdir=""
+	if [ -n "$sum" ] && [ -f "$sum" ]; then
+		rdir=${sum%/summary.json}
+		totals=$(sed -n 's/.*"totals": {\(.*\)}.*/\1/p' "$sum" | tr -d '"')
+		# one line per scenario result: the job's settings, then the result
+		grep '^    {"name": ' "$sum" | sed -E 's/^ *\{"name": "([^"]*)", "fs": "([^"]*)", "status": "([^"]*)".*/\1 \2 \3/' |
+			while read -r sn sfs sst; do
+				echo "$sn $sfs $sst job-$(printf '%03d' "$n") ${jobargs[$i]}"
+			done >>"$camp/scenarios.txt.tmp"
+	fi
+	[ "$rc" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
+	entries="$entries${entries:+,
+}    {\"job\": $n, \"uri\": \"$uri\", \"args\": \"${jobargs[$i]}\", \"exit\": $rc, \"seconds\": $secs, \"run_dir\": \"${rdir#"$camp"/}\", \"totals\": \"$totals\"}"
+done
+{
+	echo "# scenario fs result job arguments"
+	sort "$camp/scenarios.txt.tmp"
+	echo
+	echo "# per scenario and fs: results over all jobs"
+	awk '{k = $1 " " $2; n[k]++; c[k, $3]++} END {for (k in n) printf "%s: %d runs, %d pass, %d fail, %d skip, %d timeout\n", k, n[k], c[k, "pass"], c[k, "fail"], c[k, "skip"], c[k, "timeout"]}' "$camp/scenarios.txt.tmp" | sort
+} >"$camp/scenarios.txt"
+rm -f "$camp/scenarios.txt.tmp"
+wall=$(($(date +%s) - start))
+cat >"$camp/campaign.json" <<JSON
+{
+  "campaign_id": "$camp_id",
+  "file": "$(basename "$file")",
+  "jobs": $njobs,
+  "uris": "${L_URI[*]}",
+  "runs": $total,
+  "passed": $passed,
+  "failed": $failed,
+  "wall_seconds": $wall,
+  "job_list": [
+$entries
+  ]
+}
+JSON
+"$TOP/scripts/report.sh" "$camp" || echo "$PROG: writing the campaign's report.html failed" >&2
+ln -sfn "$camp_id" "$results/latest-campaign"
+echo
+echo "daxlab campaign $camp_id: $total jobs, $passed passed, $failed failed, in $wall s"
+sed -n '/^# per scenario/,$p' "$camp/scenarios.txt" | tail -n +2 | sed 's/^/  /'
+echo "  results: $camp (report.html)"
+[ "$failed" = 0 ]
