@@ -36,6 +36,8 @@ dir=$1
 esc() { sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g'; }
 # The string value of "KEY" on the first line of FILE that has it.
 jstr() { sed -n "s/.*\"$1\": \"\\([^\"]*\\)\".*/\\1/p" "$2" | head -n1; }
+# The string value of "KEY" in $line (one JSON object on one line).
+lstr() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" <<<"$line"; }
 # A number (or literal) value.
 jnum() { sed -n "s/.*\"$1\": \\([0-9.a-z]*\\).*/\\1/p" "$2" | head -n1; }
 # <pre> of at most N lines of FILE (with a note when cut).
@@ -72,11 +74,8 @@ if [ -f "$dir/campaign.json" ]; then
 		echo "<h2>Summary</h2><table><tr><th>job</th><th>where</th><th>arguments</th><th>result</th><th>scenarios</th><th>run directory</th></tr>"
 		sed -n 's/^    {"job": \(.*\)}[,]*$/\1/p' "$c" | while IFS= read -r line; do
 			job=${line%%,*}
-			uri=$(echo "{$line" | sed -n 's/.*"uri": "\([^"]*\)".*/\1/p')
-			args=$(echo "{$line" | sed -n 's/.*"args": "\([^"]*\)".*/\1/p')
-			rc=$(echo "{$line" | sed -n 's/.*"exit": \([0-9]*\).*/\1/p')
-			rdir=$(echo "{$line" | sed -n 's/.*"run_dir": "\([^"]*\)".*/\1/p')
-			totals=$(echo "{$line" | sed -n 's/.*"totals": "\([^"]*\)".*/\1/p')
+			uri=$(lstr uri) args=$(lstr args) rdir=$(lstr run_dir) totals=$(lstr totals)
+			rc=$(sed -n 's/.*"exit": \([0-9]*\).*/\1/p' <<<"$line")
 			cls=pass
 			[ "$rc" = 0 ] || cls=fail
 			echo "<tr class=\"$cls\"><td>$job</td><td>$(echo "$uri" | esc)</td><td><code>$(echo "$args" | esc)</code></td><td>$([ "$rc" = 0 ] && echo pass || echo "fail (exit $rc)")</td><td>$(echo "$totals" | esc)</td><td>$(echo "$rdir" | esc)</td></tr>"
@@ -111,9 +110,7 @@ run_id=$(jstr run_id "$s")
 
 	echo "<h2>Summary</h2><table><tr><th>scenario</th><th>fs</th><th>result</th><th>DAX</th><th>seconds</th><th>reason</th></tr>"
 	grep '^    {"name": ' "$s" | while IFS= read -r line; do
-		name=$(echo "$line" | sed -n 's/^    {"name": "\([^"]*\)".*/\1/p')
-		fs=$(echo "$line" | sed -n 's/.*"fs": "\([^"]*\)".*/\1/p')
-		st=$(echo "$line" | sed -n 's/.*"status": "\([^"]*\)".*/\1/p')
+		name=$(lstr name) fs=$(lstr fs) st=$(lstr status)
 		dax=$(echo "$line" | sed -n 's/.*"dax": \([a-z]*\).*/\1/p')
 		dur=$(echo "$line" | sed -n 's/.*"duration": \([0-9.]*\).*/\1/p')
 		reason=$(echo "$line" | sed -n 's/.*"reason": "\(\([^"\\]\|\\.\)*\)".*/\1/p')
@@ -123,9 +120,7 @@ run_id=$(jstr run_id "$s")
 
 	echo "<h2>Scenarios</h2>"
 	grep '^    {"name": ' "$s" | while IFS= read -r line; do
-		name=$(echo "$line" | sed -n 's/^    {"name": "\([^"]*\)".*/\1/p')
-		fs=$(echo "$line" | sed -n 's/.*"fs": "\([^"]*\)".*/\1/p')
-		st=$(echo "$line" | sed -n 's/.*"status": "\([^"]*\)".*/\1/p')
+		name=$(lstr name) fs=$(lstr fs) st=$(lstr status)
 		echo "<details id=\"s-$name-$fs\"$([ "$st" = pass ] || echo " open")><summary>$name on $fs: $st</summary>"
 		tap=$dir/expect/$name-$fs.out
 		[ -f "$tap.bad" ] && tap=$tap.bad
