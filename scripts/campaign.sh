@@ -38,6 +38,13 @@ die() {
 	exit 2
 }
 
+for a in "$@"; do
+	case "$a" in -h | --help)
+		usage
+		exit 0
+		;;
+	esac
+done
 file="" jobs_arg="" results=${DAXLAB_RESULTS:-$TOP/results}
 while [ $# -gt 0 ]; do
 	case "$1" in
