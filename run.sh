@@ -49,6 +49,9 @@ NV-DIMM model (the daxlab-pmem QEMU plugin)
                        checkpoints against what it declares (durable-only +
                        --crash-samples seeded samples of pending lines)
   --crash-samples K    sampled crash states per checkpoint (default: 8)
+  --crash-every N      also a checkpoint (a crash state in pmem-log.bin)
+                       after every Nth fence of any vCPU, kernel or user
+                       (ids 4294967297, ...; daxlab-crash list|image)
   --guest-write-cache 0|1
                        set the pmem disk's dax/write_cache in the guest
                        (0: the kernel skips its cache flushes)
@@ -209,6 +212,7 @@ latency=""
 latency_mode=""
 libvirt=""
 emit_xml=0
+crash_every=""
 payload=""
 exec_cmd=""
 exec_given=0
@@ -285,6 +289,11 @@ while [ $# -gt 0 ]; do
 		need_arg "$@"
 		crash_check=$2
 		scenarios+=("$2")
+		shift
+		;;
+	--crash-every)
+		need_arg "$@"
+		crash_every=$2
 		shift
 		;;
 	--crash-samples)
@@ -488,6 +497,10 @@ if [ -n "$crash_check" ] && [ "$plugin" != persist ]; then
 	die "--crash-check needs --plugin persist"
 fi
 is_uint "$crash_samples" || die "--crash-samples must be a number, not '$crash_samples'"
+if [ -n "$crash_every" ]; then
+	is_pos "$crash_every" || die "--crash-every must be a positive number of fences, not '$crash_every'"
+	[ "$plugin" = persist ] || die "--crash-every needs --plugin persist"
+fi
 is_uint "$seed" || die "--seed must be a number, not '$seed'"
 [ -z "$iterations" ] || is_pos "$iterations" || die "--iterations must be a positive number, not '$iterations'"
 if [ -n "$widen" ]; then
@@ -824,6 +837,7 @@ if [ "$plugin" != off ]; then
 	popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=off"
 	[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$pmem_file"
 	[ -n "$trace_opts" ] && popts="$popts,$trace_opts"
+	[ -n "$crash_every" ] && popts="$popts,checkpoint_fences=$crash_every"
 	# QEMU splits plugin options at commas: the model's own go joined by '+'.
 	[ -n "$latency" ] && popts="$popts,latency=${latency//,/+},latency_mode=$latency_mode"
 	# DAXLAB_PLUGIN_OPTS adds plugin options (e.g. verify=on, a self-check).

@@ -31,6 +31,8 @@
  *                   marked window goes to OUT/pmem-model.json
  *   latency_mode=M  model (default: report only) or stall (also busy-wait
  *                   the vCPU for the modelled cost above dram's)
+ *   checkpoint_fences=N  also a checkpoint (a crash state in the log) after
+ *                   every Nth fence of any vCPU; ids 2^32 + 1, 2^32 + 2, ...
  *   verify=on|off   a self-check (default off): translate direct-map
  *                   accesses the slow way too and count disagreements, and
  *                   watch the instructions normally skipped (stack, RIP-
@@ -232,6 +234,10 @@ struct lat_window {
 };
 
 static GMutex lock; /* windows, checkpoints, insn_infos, direct-map learning */
+/* checkpoint_fences=N: a checkpoint at every Nth fence; their ids start here
+ * (marked checkpoints are the scenarios' own small numbers). */
+#define FENCE_CHECKPOINT_BASE (1ull << 32)
+static uint64_t checkpoint_fences, fences_seen;
 static GPtrArray *insn_infos;
 static GArray *windows;     /* struct window */
 static GArray *checkpoints; /* struct persist_checkpoint */
@@ -662,6 +668,18 @@ static void on_flush(unsigned cpu, void *udata)
 	          64, ii->user);
 }
 
+/* A crash state: the durable lines and those pending, into the log. */
+static void take_checkpoint(uint64_t id)
+{
+	struct persist_checkpoint cp = {.id = id};
+
+	if (model)
+		persist_checkpoint(model, id, &cp);
+	g_mutex_lock(&lock);
+	g_array_append_val(checkpoints, cp);
+	g_mutex_unlock(&lock);
+}
+
 /* What each fence-class instruction counts and traces as. */
 static const struct {
 	enum counter ctr;
@@ -687,6 +705,17 @@ static void on_fence(unsigned cpu, void *udata)
 		persist_wbinvd(model, cpu);
 	else if (model)
 		persist_fence(model, cpu);
+	/* checkpoint_fences=N: a crash state after every Nth fence (any vCPU,
+	 * kernel or user), ids FENCE_CHECKPOINT_BASE + 1, + 2, ... */
+	if (model && checkpoint_fences) {
+		uint64_t k = __atomic_add_fetch(&fences_seen, 1, __ATOMIC_RELAXED);
+
+		if (k % checkpoint_fences == 0) {
+			trace(cpu, TR_CHECKPOINT, FENCE_CHECKPOINT_BASE + k / checkpoint_fences, 0,
+			      win);
+			take_checkpoint(FENCE_CHECKPOINT_BASE + k / checkpoint_fences);
+		}
+	}
 	lat_event(cpu, v, LAT_FENCE, 0, 0, f & F_USER);
 }
 
@@ -797,17 +826,10 @@ static void on_marker(unsigned cpu, void *udata)
 		trace(cpu, TR_WINDOW_END, arg, 0, true);
 		window_end(cpu, arg);
 		break;
-	case DAXLAB_MARK_CHECKPOINT: {
-		struct persist_checkpoint cp = {.id = arg};
-
+	case DAXLAB_MARK_CHECKPOINT:
 		trace(cpu, TR_CHECKPOINT, arg, 0, in_window(v, cpu, true));
-		if (model)
-			persist_checkpoint(model, arg, &cp);
-		g_mutex_lock(&lock);
-		g_array_append_val(checkpoints, cp);
-		g_mutex_unlock(&lock);
+		take_checkpoint(arg);
 		break;
-	}
 	case DAXLAB_MARK_STALL:
 		/* Suspended, the vCPU runs as under the dram preset, so a program
 		 * can measure both in one run, alternating; what is owed is paid
@@ -1250,6 +1272,8 @@ static int parse_options(int argc, char **argv)
 				lat_mode = LAT_STALL;
 			else
 				ok = false;
+		} else if (ok && !strcmp(kv[0], "checkpoint_fences")) {
+			ok = parse_size(kv[1], &checkpoint_fences) && checkpoint_fences > 0;
 		} else if (ok && !strcmp(kv[0], "floor")) {
 			ok = qemu_plugin_bool_parse(kv[0], kv[1], &floor_only);
 		} else if (ok && !strcmp(kv[0], "verify")) {
