@@ -12,7 +12,7 @@
 #   daxlab.widen=US            load /lib/daxlab/daxlab-widen.ko around each
 #                              scenario that declares kernel functions to delay
 #   daxlab.shell=1             run.sh --shell: after each mount, an interactive
-#                              shell on the console in /mnt/dax; its exit
+#                              shell on the console in /mnt/dax/shell; its exit
 #                              goes on (unmount, next fs, power off)
 # Writes TAP to ttyS1 (the host parses only that), files (fs_dax traces,
 # dmesg) to ttyS2 framed by "@@daxlab-file NAME" / "@@daxlab-end", and a
