@@ -95,8 +95,7 @@ pytest: guest plugin
 test-deps:
 	scripts/install-deps.sh --tests
 
-test: test-deps
-	$(MAKE) lint unit pytest
+test: test-deps lint unit pytest
 
 MUTANTS := $(sort $(basename $(notdir $(wildcard guest-kernel/patches/mutants/m*.patch))))
 kernels:

@@ -2,6 +2,9 @@
 # daxlab: boot a TCG guest with an emulated NV-DIMM, mount it with DAX,
 # run scenarios, and collect everything into results/<run-id>/.
 set -eu
+# A make that called us (make test) must not leak into our makes: its
+# MAKEFLAGS would print "Entering directory" into captured output.
+unset MAKEFLAGS MAKELEVEL MFLAGS
 
 TOP=$(cd "$(dirname "$0")" && pwd)
 PROG=run.sh

@@ -16,6 +16,9 @@
 # interrupt). Prints the kernel directory on stdout:
 #   DIR/vmlinuz  DIR/config  DIR/kver  DIR/variant.txt  DIR/build.log
 set -eu
+# A make that called us (make test) must not leak into our makes: its
+# MAKEFLAGS would print "Entering directory" into captured output.
+unset MAKEFLAGS MAKELEVEL MFLAGS
 
 usage() {
 	cat <<'USAGE'
@@ -275,7 +278,7 @@ if ! wait "$mk"; then
 fi
 secs=$(($(date +%s) - start))
 compiled=$(grep -c '^  CC ' "$log" || true)
-kver=$(make -s -C "$src" O="$build" kernelrelease)
+kver=$(make -s --no-print-directory -C "$src" O="$build" kernelrelease)
 tmp=$(mktemp -d "$cache/kernels/.build.XXXXXX")
 cp "$build/arch/x86/boot/bzImage" "$tmp/vmlinuz"
 cp "$build/.config" "$tmp/config"
