@@ -279,6 +279,8 @@ fi
 secs=$(($(date +%s) - start))
 compiled=$(grep -c '^  CC ' "$log" || true)
 kver=$(make -s --no-print-directory -C "$src" O="$build" kernelrelease)
+# It names the cached kernel and the initramfs: one plain word or nothing.
+[[ "$kver" =~ ^[0-9][A-Za-z0-9._+~-]*$ ]] || die "unexpected kernel release from make kernelrelease: $(printf '%q' "$kver")"
 tmp=$(mktemp -d "$cache/kernels/.build.XXXXXX")
 cp "$build/arch/x86/boot/bzImage" "$tmp/vmlinuz"
 cp "$build/.config" "$tmp/config"
