@@ -66,6 +66,16 @@ def finish(proc, results, timeout=900):
     return Run(proc, results)
 
 
+def qemu_with_plugin(options):
+    """Start QEMU with the daxlab-pmem plugin and OPTIONS (its key=value
+    list after the .so); returns the finished process (bad options stop it)."""
+    plugin = TOP / ".cache" / "build" / "emulator" / "libdaxlab-pmem.so"
+    assert plugin.exists(), "make plugin first (make test does)"
+    return subprocess.run(
+        ["qemu-system-x86_64", "-machine", "pc", "-display", "none", "-plugin", f"{plugin},{options}"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
 @pytest.fixture
 def daxlab(tmp_path):
     """Run ./run.sh with a private results directory; returns a Run."""

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import TOP
+from conftest import TOP, qemu_with_plugin
 
 
 def window(run, wid):
@@ -157,12 +157,7 @@ def test_trace_time_filter_keeps_only_its_time_window(daxlab):
 
 
 def test_bad_plugin_option_stops_qemu_with_a_clear_message():
-    plugin = TOP / ".cache" / "build" / "emulator" / "libdaxlab-pmem.so"
-    assert plugin.exists(), "make plugin first (make test does)"
-    p = subprocess.run(
-        ["qemu-system-x86_64", "-machine", "pc", "-display", "none", "-plugin",
-         f"{plugin},base=0x100000000,size=512M,out=/tmp,colour=blue"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    p = qemu_with_plugin("base=0x100000000,size=512M,out=/tmp,colour=blue")
     assert p.returncode != 0
     assert "option parsing failed: colour=blue" in p.stderr
 

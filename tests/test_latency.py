@@ -10,7 +10,7 @@ measured by bench/latency-model, not asserted here.
 import json
 import subprocess
 
-from conftest import TOP, finish, start
+from conftest import TOP, finish, qemu_with_plugin, start
 
 
 def windows(run):
@@ -88,12 +88,7 @@ def test_custom_parameters_and_stall_mode(daxlab):
 
 
 def test_plugin_rejects_a_bad_latency_option():
-    plugin = TOP / ".cache" / "build" / "emulator" / "libdaxlab-pmem.so"
-    assert plugin.exists(), "make plugin first (make test does)"
-    p = subprocess.run(
-        ["qemu-system-x86_64", "-machine", "pc", "-display", "none", "-plugin",
-         f"{plugin},base=0x100000000,size=512M,out=/tmp,persist=off,latency=custom:read=-1ns"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    p = qemu_with_plugin("base=0x100000000,size=512M,out=/tmp,persist=off,latency=custom:read=-1ns")
     assert p.returncode != 0
     assert "option parsing failed: latency=custom:read=-1ns: latency parameter read must not be negative" in p.stderr
 
