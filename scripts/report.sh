@@ -134,7 +134,11 @@ run_id=$(jstr run_id "$s")
 		camp=$(echo "$line" | sed -n 's/.*"campaign": {\([^}]*\)}.*/\1/p')
 		[ -n "$camp" ] && echo "<p>race campaign: $(echo "$camp" | tr -d '"' | esc)</p>"
 		crash=$(echo "$line" | sed -n 's/.*"crash_check": {\([^}]*\)}.*/\1/p')
-		[ -n "$crash" ] && echo "<p>crash check: $(echo "$crash" | tr -d '"' | esc)</p>"
+		if [ -n "$crash" ]; then
+			echo "<p>crash check: $(echo "$crash" | tr -d '"' | esc)</p>"
+			creport=$(sed -n 's/.*"report": "\([^"]*\)".*/\1/p' <<<"$crash")
+			[ -z "$creport" ] || pre "$dir/$creport" 40
+		fi
 		for h in "$dir/hits/$name-$fs"/hit-*.txt; do
 			[ -f "$h" ] || continue
 			n=${h##*/hit-}
