@@ -929,6 +929,16 @@ cpu_before=$(children_cpu "$run/.cpu-before")
 qemu_start=$(date +%s.%N)
 # DAXLAB_QEMU_WRAPPER prefixes QEMU (e.g. "perf record -o FILE --").
 read -r -a wrapper <<<"${DAXLAB_QEMU_WRAPPER:-}"
+# While the guest runs: each scenario result as it arrives, one line each.
+shown=0
+show_results() {
+	local n
+	n=$(grep -c '^# daxlab-result:' "$run/tap.txt" || true)
+	[ "$n" -gt "$shown" ] || return 0
+	grep '^# daxlab-result:' "$run/tap.txt" | tail -n +$((shown + 1)) | head -n $((n - shown)) |
+		sed -E 's/^# daxlab-result: scenario=([^ ]*) fs=([^ ]*) status=([^ ]*) dax=[^ ]* duration=([^ ]*) exit=[^ ]* reason=(.*)/    \2 \1: \3 (\4 s) \5/; s/ -$//'
+	shown=$n
+}
 interrupted=0
 if [ -n "$libvirt" ]; then
 	# A transient domain: it goes away when the guest powers off.
@@ -942,7 +952,6 @@ if [ -n "$libvirt" ]; then
 	trap 'interrupted=1; virsh -c "$libvirt" destroy "$dom" >/dev/null 2>&1 || true' INT TERM
 	qrc=0
 	deadline=$(($(date +%s) + timeout))
-	shown=0
 	while virsh -c "$libvirt" domstate "$dom" >/dev/null 2>&1; do
 		if [ "$(date +%s)" -ge "$deadline" ]; then
 			virsh -c "$libvirt" destroy "$dom" >>"$run/qemu.log" 2>&1 || true
@@ -950,12 +959,7 @@ if [ -n "$libvirt" ]; then
 			break
 		fi
 		sleep 1
-		n=$(grep -c '^# daxlab-result:' "$run/tap.txt" || true)
-		if [ "$n" -gt "$shown" ]; then
-			grep '^# daxlab-result:' "$run/tap.txt" | tail -n +$((shown + 1)) | head -n $((n - shown)) |
-				sed -E 's/^# daxlab-result: scenario=([^ ]*) fs=([^ ]*) status=([^ ]*) dax=[^ ]* duration=([^ ]*) exit=[^ ]* reason=(.*)/    \2 \1: \3 (\4 s) \5/; s/ -$//'
-			shown=$n
-		fi
+		show_results
 	done
 	# What QEMU itself said (libvirt keeps its log).
 	[ ! -r "/var/log/libvirt/qemu/$dom.log" ] || cat "/var/log/libvirt/qemu/$dom.log" >>"$run/qemu.log"
@@ -968,15 +972,9 @@ else
 	timeout --kill-after=10 "$timeout" ${wrapper[@]+"${wrapper[@]}"} "${qemu[@]}" >"$run/qemu.log" 2>&1 &
 	qpid=$!
 	trap 'interrupted=1; kill $qpid 2>/dev/null || true' INT TERM
-	shown=0
 	while kill -0 $qpid 2>/dev/null; do
 		sleep 1
-		n=$(grep -c '^# daxlab-result:' "$run/tap.txt" || true)
-		if [ "$n" -gt "$shown" ]; then
-			grep '^# daxlab-result:' "$run/tap.txt" | tail -n +$((shown + 1)) | head -n $((n - shown)) |
-				sed -E 's/^# daxlab-result: scenario=([^ ]*) fs=([^ ]*) status=([^ ]*) dax=[^ ]* duration=([^ ]*) exit=[^ ]* reason=(.*)/    \2 \1: \3 (\4 s) \5/; s/ -$//'
-			shown=$n
-		fi
+		show_results
 	done
 	qrc=0
 	wait $qpid || qrc=$?
