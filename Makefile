@@ -21,22 +21,24 @@ SCENARIO_SRC := $(sort $(wildcard scenarios/[0-9][0-9][0-9]-*.c))
 SCENARIO_BIN := $(patsubst scenarios/%.c,$(GUEST)/scenarios/%,$(SCENARIO_SRC))
 GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c scenarios/lib/race.c
 GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h scenarios/lib/race.h emulator/daxlab-marker.h
-TOOLS_BIN := $(GUEST)/tools/dax-probe
+TOOLS_BIN := $(GUEST)/tools/dax-probe $(GUEST)/tools/daxlab-mark
 
-EMU_UNITS := emulator/x86-decode.c emulator/persist.c emulator/perf-model.c
+EMU_UNITS := emulator/x86-decode.c emulator/persist.c emulator/line-set.c emulator/perf-model.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
-SHELL_SCRIPTS := run.sh .ci/run $(wildcard scripts/*.sh images/*.sh guest-kernel/*.sh emulator/*.sh bench/*)
-C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c emulator/*.[ch] guest-kernel/*/*.c)
+SHELL_SCRIPTS := run.sh .ci/run $(wildcard scripts/*.sh images/*.sh guest-kernel/*.sh emulator/*.sh) \
+	$(filter-out %.c,$(wildcard bench/*))
+C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c emulator/*.[ch] guest-kernel/*/*.c \
+	bench/*.c)
 PYTEST := /usr/bin/python3 -m pytest
 
 PLUGIN := $(BUILD)/emulator/libdaxlab-pmem.so
 CRASH_TOOL := $(BUILD)/emulator/daxlab-crash
 TRACE_TOOL := $(BUILD)/emulator/daxlab-trace
 LATENCY_TOOL := $(BUILD)/emulator/daxlab-latency
-PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/perf-model.c emulator/x86-decode.c
+PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/line-set.c emulator/perf-model.c emulator/x86-decode.c
 
 .PHONY: all guest plugin test test-deps unit lint format pytest clean kernels mutants
 all: guest plugin
@@ -46,7 +48,7 @@ plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL) $(LATENCY_TOOL)
 # Host tools are built with the sanitizers on: they run in the tests.
 $(CRASH_TOOL): emulator/daxlab-crash.c emulator/persist.h
 	@mkdir -p $(@D)
-		$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $<
+	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $<
 
 $(TRACE_TOOL): emulator/daxlab-trace.c emulator/pmem-trace.h
 	@mkdir -p $(@D)
@@ -77,12 +79,24 @@ $(GUEST)/tools/dax-probe: images/dax-probe.c $(GUEST_LIB) $(GUEST_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(CFLAGS) -static -o $@ $< $(GUEST_LIB)
 
+$(GUEST)/tools/daxlab-mark: images/daxlab-mark.c emulator/daxlab-marker.h
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) $(CFLAGS) -static -o $@ $<
+
 $(BUILD)/unit/%: tests/unit/%.c $(GUEST_LIB) $(GUEST_HDR) $(EMU_UNITS) $(wildcard emulator/*.h tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O1 -g $(SAN) -pthread -Iscenarios -Iemulator -o $@ $< $(GUEST_LIB) $(EMU_UNITS)
 
-unit: $(UNIT_BIN)
+# bench/persist-model's program, built here too (sanitized) so that it
+# cannot rot: unit runs it once on small NV-DIMMs.
+BENCH_PERSIST := $(BUILD)/bench/persist-model
+$(BENCH_PERSIST): bench/persist-model.c emulator/persist.c emulator/line-set.c $(wildcard emulator/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) -O1 -g $(SAN) -pthread -Iemulator -o $@ $< emulator/persist.c emulator/line-set.c
+
+unit: $(UNIT_BIN) $(BENCH_PERSIST)
 	@for t in $(UNIT_BIN); do echo "unit: $$t"; $$t || exit 1; done
+	@echo "unit: $(BENCH_PERSIST) (smoke)"; $(BENCH_PERSIST) --sizes 1M,4M --pending 100 --rounds 2 >/dev/null
 
 lint:
 	shellcheck -x $(SHELL_SCRIPTS)

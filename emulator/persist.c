@@ -1,6 +1,8 @@
 /* persist.c - see persist.h */
 #include "persist.h"
 
+#include "line-set.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +18,17 @@ struct pending {
 	uint8_t data[PERSIST_LINE];
 };
 
-/* Per-vCPU list of pending lines, emptied by that vCPU's fences. */
+/*
+ * Per vCPU: the list of its pending lines, emptied by its fences; and the
+ * line its last store made dirty, with the epoch of the dirty set then: a
+ * store to the same line (memset and memcpy write a line in 8-byte pieces)
+ * needs no lock while nothing has left the set since.
+ */
 struct cpu_pending {
 	struct pending *v;
 	size_t n, cap;
+	uint64_t last_dirty; /* line + 1; 0: none */
+	uint64_t last_epoch;
 };
 
 struct persist {
@@ -27,16 +36,17 @@ struct persist {
 	const uint8_t *live;
 	uint8_t *shadow;
 	uint64_t size, nlines;
-	/* Bit per line: the shadow changed since the last checkpoint. */
-	uint64_t *changed;
-	/* Bit per line: stored since its last flush (ADR), or stored since the
-	 * last checkpoint (eADR). Set lock-free on the store path. */
-	uint64_t *dirty;
 	unsigned ncpus;
 	struct cpu_pending *cpus;
 	pthread_mutex_t lock; /* everything below, and the pending lists' contents */
+	/* Lines whose shadow content changed since the last checkpoint. */
+	struct line_set changed;
+	/* Lines stored since their last flush (ADR), or since the last
+	 * checkpoint (eADR). */
+	struct line_set dirty;
+	uint64_t dirty_epoch; /* bumped whenever a line leaves @dirty */
 	FILE *log;
-	bool log_failed;
+	bool log_failed, out_of_memory;
 	struct persist_stats stats;
 };
 
@@ -58,7 +68,8 @@ static void put_u64(uint8_t *b, uint64_t v)
 static void commit(struct persist *p, uint64_t line, const uint8_t *data)
 {
 	memcpy(p->shadow + line * PERSIST_LINE, data, PERSIST_LINE);
-	p->changed[line / 64] |= 1ull << (line % 64);
+	if (line_set_add(&p->changed, line) < 0)
+		p->out_of_memory = true;
 	p->stats.committed_lines++;
 }
 
@@ -66,22 +77,22 @@ static void commit(struct persist *p, uint64_t line, const uint8_t *data)
 static void log_changed(struct persist *p)
 {
 	uint8_t rec[1 + 8 + PERSIST_LINE];
+	uint64_t *lines;
+	size_t n = line_set_count(&p->changed);
 
-	rec[0] = PERSIST_REC_LINE;
-	for (uint64_t w = 0; w < (p->nlines + 63) / 64; w++) {
-		uint64_t bits = p->changed[w];
-
-		p->changed[w] = 0;
-		while (bits) {
-			uint64_t l = w * 64 + (uint64_t)__builtin_ctzll(bits);
-
-			bits &= bits - 1;
-			put_u64(rec + 1, l * PERSIST_LINE);
-			memcpy(rec + 9, p->shadow + l * PERSIST_LINE, PERSIST_LINE);
-			log_write(p, rec, sizeof(rec));
-			p->stats.logged_lines++;
-		}
+	if (!line_set_sorted(&p->changed, &lines)) {
+		p->out_of_memory = true;
+		return;
 	}
+	rec[0] = PERSIST_REC_LINE;
+	for (size_t i = 0; i < n; i++) {
+		put_u64(rec + 1, lines[i] * PERSIST_LINE);
+		memcpy(rec + 9, p->shadow + lines[i] * PERSIST_LINE, PERSIST_LINE);
+		log_write(p, rec, sizeof(rec));
+		p->stats.logged_lines++;
+	}
+	free(lines);
+	line_set_clear(&p->changed);
 }
 
 struct persist *persist_new(enum persist_mode mode, const uint8_t *live, uint8_t *shadow,
@@ -97,10 +108,8 @@ struct persist *persist_new(enum persist_mode mode, const uint8_t *live, uint8_t
 	p->size = size;
 	p->nlines = size / PERSIST_LINE;
 	p->ncpus = ncpus ? ncpus : 1;
-	p->dirty = calloc((p->nlines + 63) / 64, sizeof(uint64_t));
-	p->changed = calloc((p->nlines + 63) / 64, sizeof(uint64_t));
 	p->cpus = calloc(p->ncpus, sizeof(*p->cpus));
-	if (!p->dirty || !p->changed || !p->cpus) {
+	if (!p->cpus || !line_set_init(&p->dirty) || !line_set_init(&p->changed)) {
 		persist_free(p);
 		return NULL;
 	}
@@ -120,14 +129,14 @@ void persist_free(struct persist *p)
 {
 	if (!p)
 		return;
-	if (p->cpus) {
+	if (p->cpus && p->dirty.slot && p->changed.slot)
+		pthread_mutex_destroy(&p->lock);
+	if (p->cpus)
 		for (unsigned i = 0; i < p->ncpus; i++)
 			free(p->cpus[i].v);
-		pthread_mutex_destroy(&p->lock);
-	}
 	free(p->cpus);
-	free(p->changed);
-	free(p->dirty);
+	line_set_free(&p->changed);
+	line_set_free(&p->dirty);
 	free(p);
 }
 
@@ -136,26 +145,47 @@ static struct cpu_pending *cpu_of(struct persist *p, unsigned cpu)
 	return &p->cpus[cpu < p->ncpus ? cpu : p->ncpus - 1];
 }
 
-static struct pending *push(struct cpu_pending *c)
+/* A new entry at the end of @c's list (NULL: out of memory). Lock held. */
+static struct pending *push(struct persist *p, struct cpu_pending *c)
 {
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
 		struct pending *v = realloc(c->v, cap * sizeof(*v));
 
-		if (!v)
+		if (!v) {
+			p->out_of_memory = true;
 			return NULL;
+		}
 		c->v = v;
 		c->cap = cap;
 	}
 	return &c->v[c->n++];
 }
 
-void persist_store(struct persist *p, uint64_t off, unsigned len)
+void persist_store(struct persist *p, unsigned cpu, uint64_t off, unsigned len)
 {
+	struct cpu_pending *c = cpu_of(p, cpu);
 	uint64_t first = off / PERSIST_LINE, last = (off + (len ? len : 1) - 1) / PERSIST_LINE;
 
+	if (first == last && c->last_dirty == first + 1 &&
+	    c->last_epoch == __atomic_load_n(&p->dirty_epoch, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&p->lock);
 	for (uint64_t l = first; l <= last && l < p->nlines; l++)
-		__atomic_fetch_or(&p->dirty[l / 64], 1ull << (l % 64), __ATOMIC_RELAXED);
+		if (line_set_add(&p->dirty, l) < 0)
+			p->out_of_memory = true;
+	c->last_dirty = last < p->nlines ? last + 1 : 0;
+	c->last_epoch = p->dirty_epoch;
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* @line is flushed or written back: it leaves the dirty set. Lock held. */
+static bool undirty(struct persist *p, uint64_t line)
+{
+	if (!line_set_remove(&p->dirty, line))
+		return false;
+	__atomic_store_n(&p->dirty_epoch, p->dirty_epoch + 1, __ATOMIC_RELEASE);
+	return true;
 }
 
 void persist_nt_store(struct persist *p, unsigned cpu, uint64_t off, unsigned len)
@@ -174,20 +204,13 @@ void persist_nt_store(struct persist *p, unsigned cpu, uint64_t off, unsigned le
 		/* memcpy_flushcache writes a line in 8-byte pieces: one entry. */
 		if (c->n && c->v[c->n - 1].line == l && !c->v[c->n - 1].captured)
 			continue;
-		e = push(c);
+		e = push(p, c);
 		if (e) {
 			e->line = l;
 			e->captured = false;
 		}
 	}
 	pthread_mutex_unlock(&p->lock);
-}
-
-static bool test_and_clear(uint64_t *bitmap, uint64_t l)
-{
-	uint64_t bit = 1ull << (l % 64);
-
-	return __atomic_fetch_and(&bitmap[l / 64], ~bit, __ATOMIC_RELAXED) & bit;
 }
 
 bool persist_flush(struct persist *p, unsigned cpu, enum persist_flush kind, uint64_t off)
@@ -201,14 +224,14 @@ bool persist_flush(struct persist *p, unsigned cpu, enum persist_flush kind, uin
 		/* Durability does not depend on flushes; only count them. */
 		return false;
 	}
-	redundant = !test_and_clear(p->dirty, l);
 	pthread_mutex_lock(&p->lock);
+	redundant = !undirty(p, l);
 	if (redundant)
 		p->stats.redundant_flushes++;
 	if (kind == PERSIST_CLFLUSH) {
 		commit(p, l, p->live + l * PERSIST_LINE);
 	} else {
-		struct pending *e = push(cpu_of(p, cpu));
+		struct pending *e = push(p, cpu_of(p, cpu));
 
 		if (e) {
 			e->line = l;
@@ -245,16 +268,14 @@ void persist_fence(struct persist *p, unsigned cpu)
 /* Commit (and clear) every dirty line with its live content. Lock held. */
 static void write_back_dirty(struct persist *p)
 {
-	for (uint64_t w = 0; w < (p->nlines + 63) / 64; w++) {
-		uint64_t bits = __atomic_exchange_n(&p->dirty[w], 0, __ATOMIC_RELAXED);
-
-		while (bits) {
-			uint64_t l = w * 64 + (uint64_t)__builtin_ctzll(bits);
-
-			bits &= bits - 1;
-			commit(p, l, p->live + l * PERSIST_LINE);
-		}
-	}
+	if (!line_set_count(&p->dirty))
+		return;
+	for (size_t i = 0; i < p->dirty.cap; i++)
+		if (p->dirty.slot[i])
+			commit(p, p->dirty.slot[i] - 1,
+			       p->live + (p->dirty.slot[i] - 1) * PERSIST_LINE);
+	line_set_clear(&p->dirty);
+	__atomic_store_n(&p->dirty_epoch, p->dirty_epoch + 1, __ATOMIC_RELEASE);
 }
 
 void persist_wbinvd(struct persist *p, unsigned cpu)
@@ -263,21 +284,6 @@ void persist_wbinvd(struct persist *p, unsigned cpu)
 	drain(p, cpu_of(p, cpu));
 	write_back_dirty(p);
 	pthread_mutex_unlock(&p->lock);
-}
-
-static uint64_t count_dirty(const struct persist *p, uint64_t *first)
-{
-	uint64_t n = 0;
-
-	*first = UINT64_MAX;
-	for (uint64_t w = 0; w < (p->nlines + 63) / 64; w++) {
-		uint64_t bits = __atomic_load_n(&p->dirty[w], __ATOMIC_RELAXED);
-
-		if (bits && *first == UINT64_MAX)
-			*first = (w * 64 + (uint64_t)__builtin_ctzll(bits)) * PERSIST_LINE;
-		n += (uint64_t)__builtin_popcountll(bits);
-	}
-	return n;
 }
 
 static void log_pending_line(struct persist *p, uint64_t line, const uint8_t *data)
@@ -292,12 +298,15 @@ static void log_pending_line(struct persist *p, uint64_t line, const uint8_t *da
 void persist_checkpoint(struct persist *p, uint64_t id, struct persist_checkpoint *out)
 {
 	uint8_t hdr[1 + 8 + 4];
-	uint64_t unfenced = 0, dirty, first;
+	uint64_t unfenced = 0, dirty, first, *dirty_lines;
 
 	pthread_mutex_lock(&p->lock);
 	if (p->mode == PERSIST_EADR)
 		write_back_dirty(p); /* visible stores are durable */
-	dirty = count_dirty(p, &first);
+	if (!line_set_sorted(&p->dirty, &dirty_lines))
+		p->out_of_memory = true;
+	dirty = dirty_lines ? line_set_count(&p->dirty) : 0;
+	first = dirty ? dirty_lines[0] * PERSIST_LINE : UINT64_MAX;
 	for (unsigned i = 0; i < p->ncpus; i++)
 		unfenced += p->cpus[i].n;
 
@@ -318,16 +327,9 @@ void persist_checkpoint(struct persist *p, uint64_t id, struct persist_checkpoin
 			                 e->captured ? e->data : p->live + e->line * PERSIST_LINE);
 		}
 	}
-	for (uint64_t w = 0; w < (p->nlines + 63) / 64; w++) {
-		uint64_t bits = __atomic_load_n(&p->dirty[w], __ATOMIC_RELAXED);
-
-		while (bits) {
-			uint64_t l = w * 64 + (uint64_t)__builtin_ctzll(bits);
-
-			bits &= bits - 1;
-			log_pending_line(p, l, p->live + l * PERSIST_LINE);
-		}
-	}
+	for (uint64_t i = 0; i < dirty; i++)
+		log_pending_line(p, dirty_lines[i], p->live + dirty_lines[i] * PERSIST_LINE);
+	free(dirty_lines);
 	if (p->log && fflush(p->log) != 0)
 		p->log_failed = true;
 	p->stats.checkpoints++;
@@ -349,5 +351,5 @@ struct persist_stats persist_stats(const struct persist *p)
 
 bool persist_log_failed(const struct persist *p)
 {
-	return p->log_failed;
+	return p->log_failed || p->out_of_memory;
 }

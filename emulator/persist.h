@@ -76,8 +76,11 @@ struct persist *persist_new(enum persist_mode mode, const uint8_t *live, uint8_t
                             uint64_t size, unsigned ncpus, FILE *log);
 void persist_free(struct persist *p);
 
-/* A cached store of @len bytes at @off. Lock-free: called on every store. */
-void persist_store(struct persist *p, uint64_t off, unsigned len);
+/*
+ * A cached store of @len bytes at @off on @cpu. Takes no lock when it hits
+ * the line of @cpu's previous store and that line is still dirty.
+ */
+void persist_store(struct persist *p, unsigned cpu, uint64_t off, unsigned len);
 /* A non-temporal store on @cpu. */
 void persist_nt_store(struct persist *p, unsigned cpu, uint64_t off, unsigned len);
 /* A flush of the line holding @off on @cpu. Returns true if it was redundant. */
@@ -90,7 +93,8 @@ void persist_wbinvd(struct persist *p, unsigned cpu);
 void persist_checkpoint(struct persist *p, uint64_t id, struct persist_checkpoint *out);
 
 struct persist_stats persist_stats(const struct persist *p);
-/* Whether a write to the log failed (disk full...). */
+/* Whether the log is incomplete: a write to it failed (disk full...) or
+ * the model ran out of memory for its pending lines. */
 bool persist_log_failed(const struct persist *p);
 
 #endif
