@@ -836,11 +836,22 @@ qemu=(qemu-system-x86_64 "${qemu_common[@]}" ${rr_opts[@]+"${rr_opts[@]}"}
 	"${console_opts[@]}"
 	-chardev "file,id=tap,path=$run/tap.txt" -serial chardev:tap
 	-chardev "file,id=files,path=$run/guest-files.raw" -serial chardev:files)
+# The plugin watches guest accesses from the agent's marker when this kernel
+# has the NV-DIMM drivers as modules (nothing can reach the NV-DIMM before
+# they are loaded; the boot is then not watched: a third of the plugin's
+# cost), else from the kernel's first instruction. --record/--replay keep to
+# the latter: the marker flushes QEMU's translated code.
+watch_from=kernel
+if [ $record = 0 ] && [ -z "$replay_dir" ] && [ -f "$kdir/config" ] &&
+	grep -qx 'CONFIG_ACPI_NFIT=m' "$kdir/config"; then
+	watch_from=marker
+fi
 if [ "$plugin" != off ]; then
 	popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=off"
 	[ "$plugin" = persist ] && popts="base=$pmem_base,size=$pmem_bytes,out=$run,persist=$persist,image=$pmem_file"
 	[ -n "$trace_opts" ] && popts="$popts,$trace_opts"
 	[ -n "$crash_every" ] && popts="$popts,checkpoint_fences=$crash_every"
+	popts="$popts,watch=$watch_from"
 	# QEMU splits plugin options at commas: the model's own go joined by '+'.
 	[ -n "$latency" ] && popts="$popts,latency=${latency//,/+},latency_mode=$latency_mode"
 	# DAXLAB_PLUGIN_OPTS adds plugin options (e.g. verify=on, a self-check).
@@ -1029,7 +1040,10 @@ if [ "$plugin" != off ] && [ "$guest_status" = completed ]; then
 		guest_reason="the plugin wrote no pmem-stats.json: $(tail -n1 "$run/qemu.log" 2>/dev/null)"
 	elif grep -q '"log_failed": true' "$run/pmem-stats.json"; then
 		guest_status="plugin-error"
-		guest_reason="writing the persistence log failed (disk full?): crash states are incomplete"
+		guest_reason="writing the persistence log failed (disk full?), or the model ran out of memory: crash states are incomplete"
+	elif grep -q '"watch": {[^}]*"started": false' "$run/pmem-stats.json"; then
+		guest_status="plugin-error"
+		guest_reason="the plugin never started watching: no 'daxlab-mark watch' from the guest (watch=$watch_from)"
 	fi
 fi
 
@@ -1457,6 +1471,7 @@ cat >"$run/summary.json" <<JSON
   "guest_persistence_domain": $(json_str "$(guest_fact persistence_domain)"),
   "guest_dax_write_cache": $(json_str "$(guest_fact write_cache)"),
   "plugin": $(json_str "$plugin"),
+  "plugin_watch_from": $(json_str "$([ "$plugin" = off ] && echo "" || echo "$watch_from")"),
   "backend": $(json_str "${libvirt:-direct}"),
   "pmem_window": {"base": $(json_str "$pmem_base"), "size": $pmem_bytes, "guest_iomem": $(json_str "$iomem")},
   "pmem_stats": $(json_str "$([ -f "$run/pmem-stats.json" ] && echo pmem-stats.json)"),

@@ -20,6 +20,8 @@ enum daxlab_mark {
 	DAXLAB_MARK_HIT = 4,          /* arg: guest CLOCK_MONOTONIC ns; a race hit */
 	DAXLAB_MARK_STALL = 5,        /* arg: 0 suspends --latency-mode stall on this vCPU
 	                                 (it then runs as under dram), 1 resumes it */
+	DAXLAB_MARK_WATCH = 6,        /* the plugin's watch=marker starts watching here
+	                                 (the guest agent, before the NV-DIMM drivers) */
 };
 
 #if defined(__x86_64__) && !defined(DAXLAB_MARKER_NO_INLINE)

@@ -33,6 +33,12 @@
  *                   the vCPU for the modelled cost above dram's)
  *   checkpoint_fences=N  also a checkpoint (a crash state in the log) after
  *                   every Nth fence of any vCPU; ids 2^32 + 1, 2^32 + 2, ...
+ *   watch=WHEN      kernel (default): watch accesses from the kernel's first
+ *                   instruction; marker: from DAXLAB_MARK_WATCH, which the
+ *                   guest agent gives before it loads the NV-DIMM drivers
+ *                   (for kernels that have them as modules: until then
+ *                   nothing can map the NV-DIMM); the code translated so
+ *                   far is flushed then, so everything after is watched
  *   verify=on|off   a self-check (default off): translate direct-map
  *                   accesses the slow way too and count disagreements, and
  *                   watch the instructions normally skipped (stack, RIP-
@@ -164,8 +170,12 @@ struct vcpu {
 	bool stall_off; /* DAXLAB_MARK_STALL 0: no debt (as under dram) */
 };
 
-/* Per-instruction flags, passed as callback userdata. */
-enum { F_USER = 1, F_NT = 2, F_SKIPPED = 4 };
+/*
+ * Per-instruction flags, passed as callback userdata. Loads and stores have
+ * callbacks of their own (F_STORE), so the callback knows which it got
+ * without asking QEMU.
+ */
+enum { F_USER = 1, F_NT = 2, F_SKIPPED = 4, F_STORE = 8 };
 
 /* A flush or marker instruction, decoded at translation time. */
 struct insn_info {
@@ -185,6 +195,20 @@ static char *out_dir, *image_path;
 static bool persist_on = true, verify, floor_only;
 static enum persist_mode persist_mode = PERSIST_ADR;
 static struct persist *model;
+static bool models_on; /* the persistence or latency model, or the trace: on_pmem_models() */
+
+/*
+ * When accesses are watched. Before the kernel proper runs only firmware
+ * and the kernel's decompressor run; with watch=marker, nothing before the
+ * agent's DAXLAB_MARK_WATCH (it loads the NV-DIMM drivers next). Neither
+ * can reach the NV-DIMM: it is not RAM in the E820 map, and nothing maps
+ * it before its driver does. Code translated before then has no memory
+ * callbacks (verify=on gives them all, flagged, to prove the point).
+ */
+static qemu_plugin_id_t plugin_id;
+static bool watch_marker;   /* watch=marker */
+static bool kernel_running; /* a block at the kernel image's address was translated */
+static bool watching;       /* watch=kernel: kernel_running; watch=marker: the marker came */
 static FILE *log_file;
 static const uint8_t *live;
 static struct vcpu *vcpus;
@@ -488,10 +512,19 @@ pmem_access(struct vcpu *v, qemu_plugin_meminfo_t info, uint64_t va, uint64_t *p
 static bool pmem_access_verified(struct vcpu *v, qemu_plugin_meminfo_t info, uint64_t va,
                                  uint64_t *pa)
 {
-	struct qemu_plugin_hwaddr *h = qemu_plugin_get_hwaddr(info, va);
+	struct qemu_plugin_hwaddr *h;
 	bool truth = false, fast;
 	uint64_t p = 0, fast_pa = 0;
 
+	/*
+	 * Not asked: the kernel image, modules and fixmap (never the NV-DIMM).
+	 * The fixmap holds the local APIC, IOAPIC and HPET, and QEMU 10.0
+	 * asserts in iotlb_to_section() when asked about such an MMIO page
+	 * while another vCPU changes the memory map (PCI probing at boot).
+	 */
+	if (va >= KERNEL_IMAGE_START)
+		return pmem_access(v, info, va, pa);
+	h = qemu_plugin_get_hwaddr(info, va);
 	if (h && !qemu_plugin_hwaddr_is_io(h)) {
 		p = qemu_plugin_hwaddr_phys_addr(h);
 		truth = p - pmem_base < pmem_size;
@@ -503,42 +536,62 @@ static bool pmem_access_verified(struct vcpu *v, qemu_plugin_meminfo_t info, uin
 	return truth;
 }
 
+/* What an access to the NV-DIMM counts as: load, store, NT store. */
+static const struct {
+	enum counter count, bytes;
+	enum pmem_trace_type trace;
+	enum lat_event lat;
+} access_kinds[3] = {
+    {CTR_LOAD, CTR_BYTES_READ, TR_LOAD, LAT_LOAD},
+    {CTR_STORE, CTR_BYTES_WRITTEN, TR_STORE, LAT_STORE},
+    {CTR_NT_STORE, CTR_NT_BYTES, TR_NT_STORE, LAT_NT},
+};
+
+/* The rest of an access: trace, latency and persistence models. */
+static __attribute__((noinline)) void on_pmem_models(unsigned cpu, struct vcpu *v, unsigned kind,
+                                                     uint64_t off, unsigned len, uintptr_t flags,
+                                                     bool win)
+{
+	if (flags & F_SKIPPED)
+		v->ctr[CTR_SKIPPED_PMEM]++;
+	if (trace_on)
+		trace(cpu, access_kinds[kind].trace, off, len, win);
+	if (latency_on)
+		lat_event(cpu, v, access_kinds[kind].lat, off, len, flags & F_USER);
+	if (model && kind == 2)
+		persist_nt_store(model, cpu, off, len);
+	else if (model && kind == 1)
+		persist_store(model, cpu, off, len);
+}
+
+/*
+ * An access to the NV-DIMM at physical address @pa: count it (every
+ * run), then the models (when on). Kept short: dax-basics alone reads
+ * 128 MiB a byte at a time (the kernel's REP MOVSB from the NV-DIMM).
+ */
+static __attribute__((noinline)) void on_pmem(unsigned cpu, qemu_plugin_meminfo_t info, uint64_t pa,
+                                              uintptr_t flags)
+{
+	struct vcpu *v = &vcpus[cpu];
+	unsigned len = 1u << qemu_plugin_mem_size_shift(info);
+	unsigned kind = flags & F_STORE ? (flags & F_NT ? 2 : 1) : 0;
+	bool win = in_window(v, cpu, flags & F_USER);
+
+	count(v, access_kinds[kind].count, 1, win);
+	count(v, access_kinds[kind].bytes, len, win);
+	if (models_on || (flags & F_SKIPPED))
+		on_pmem_models(cpu, v, kind, pa - pmem_base, len, flags, win);
+}
+
 static __attribute__((noinline)) void on_mem_slow(unsigned cpu, qemu_plugin_meminfo_t info,
                                                   uint64_t va, void *udata)
 {
-	uintptr_t flags = (uintptr_t)udata;
 	struct vcpu *v = vcpu_get(cpu);
-	unsigned len;
-	bool win;
 	uint64_t pa;
 
 	/* Almost every access is not to the NV-DIMM: decide that first. */
-	if (!(verify ? pmem_access_verified(v, info, va, &pa) : pmem_access(v, info, va, &pa)))
-		return;
-	len = 1u << qemu_plugin_mem_size_shift(info);
-	win = in_window(v, cpu, flags & F_USER);
-	if (flags & F_SKIPPED)
-		v->ctr[CTR_SKIPPED_PMEM]++;
-	if (!qemu_plugin_mem_is_store(info)) {
-		count(v, CTR_LOAD, 1, win);
-		count(v, CTR_BYTES_READ, len, win);
-		trace(cpu, TR_LOAD, pa - pmem_base, len, win);
-		lat_event(cpu, v, LAT_LOAD, pa - pmem_base, len, flags & F_USER);
-	} else if (flags & F_NT) {
-		count(v, CTR_NT_STORE, 1, win);
-		count(v, CTR_NT_BYTES, len, win);
-		trace(cpu, TR_NT_STORE, pa - pmem_base, len, win);
-		lat_event(cpu, v, LAT_NT, pa - pmem_base, len, flags & F_USER);
-		if (model)
-			persist_nt_store(model, cpu, pa - pmem_base, len);
-	} else {
-		count(v, CTR_STORE, 1, win);
-		count(v, CTR_BYTES_WRITTEN, len, win);
-		trace(cpu, TR_STORE, pa - pmem_base, len, win);
-		lat_event(cpu, v, LAT_STORE, pa - pmem_base, len, flags & F_USER);
-		if (model)
-			persist_store(model, pa - pmem_base, len);
-	}
+	if (verify ? pmem_access_verified(v, info, va, &pa) : pmem_access(v, info, va, &pa))
+		on_pmem(cpu, info, pa, (uintptr_t)udata);
 }
 
 /*
@@ -558,7 +611,7 @@ static void on_mem(unsigned cpu, qemu_plugin_meminfo_t info, uint64_t va, void *
 	/* The direct map: the NV-DIMM's part of it, or not the NV-DIMM. */
 	if (va - dm < pmem_end && dm) {
 		if (va - dm - pmem_base < pmem_size)
-			on_mem_slow(cpu, info, va, udata);
+			on_pmem(cpu, info, va - dm, (uintptr_t)udata);
 		return;
 	}
 	/* Anything else (user, vmalloc/ioremap space): the software TLB. */
@@ -810,6 +863,30 @@ static void window_end(unsigned cpu, uint64_t id)
 	g_mutex_unlock(&lock);
 }
 
+static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
+static void on_vcpu_init(qemu_plugin_id_t id, unsigned cpu);
+static void on_exit_report(qemu_plugin_id_t id, void *p);
+
+static void register_callbacks(void)
+{
+	qemu_plugin_register_vcpu_init_cb(plugin_id, on_vcpu_init);
+	qemu_plugin_register_vcpu_tb_trans_cb(plugin_id, on_translate);
+	qemu_plugin_register_atexit_cb(plugin_id, on_exit_report, NULL);
+}
+
+/* qemu_plugin_reset() is done: the translated code is gone, and the
+ * callbacks with it; what is translated from now on is watched. */
+static void on_reset(qemu_plugin_id_t id)
+{
+	(void)id;
+	register_callbacks();
+}
+
+static void start_watching(void)
+{
+	__atomic_store_n(&watching, true, __ATOMIC_RELEASE);
+}
+
 static void on_marker(unsigned cpu, void *udata)
 {
 	uint64_t cmd = read_reg(reg_rdi), arg = read_reg(reg_rsi);
@@ -840,6 +917,13 @@ static void on_marker(unsigned cpu, void *udata)
 		if (!arg)
 			v->debt_ps = 0;
 		break;
+	case DAXLAB_MARK_WATCH:
+		if (watch_marker && !__atomic_load_n(&watching, __ATOMIC_ACQUIRE)) {
+			start_watching();
+			/* Retranslate everything, now with callbacks. */
+			qemu_plugin_reset(plugin_id, on_reset);
+		}
+		break;
 	case DAXLAB_MARK_HIT:
 		/* A scenario saw a broken promise; arg is its CLOCK_MONOTONIC ns, which
 		 * ties this trace's host clock to the guest's ftrace clock. */
@@ -867,8 +951,17 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
 	static const uint8_t marker[] = {DAXLAB_MARKER_BYTES};
 	size_t n = qemu_plugin_tb_n_insns(tb);
+	bool unwatched;
 
 	(void)id;
+	/* The decompressor alone made 1.3 billion accesses per boot (see watching). */
+	if (!__atomic_load_n(&kernel_running, __ATOMIC_RELAXED) &&
+	    qemu_plugin_tb_vaddr(tb) >= KERNEL_IMAGE_START) {
+		__atomic_store_n(&kernel_running, true, __ATOMIC_RELAXED);
+		if (!watch_marker)
+			start_watching();
+	}
+	unwatched = !__atomic_load_n(&watching, __ATOMIC_ACQUIRE);
 	if (trace_on || latency_on)
 		qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_ADD_U64,
 		                                                  icount, n);
@@ -893,17 +986,22 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 		 * through FS/GS (TLS, per-CPU data). No callback for them, unless
 		 * verify=on checks exactly that. NT stores are always watched.
 		 */
-		if (in.cls != X86_NT_STORE &&
-		    (in.stack_only || (in.has_mem && (in.mem.base == X86_REG_RIP ||
-		                                      in.mem.seg == 0x64 || in.mem.seg == 0x65))))
+		if (unwatched ||
+		    (in.cls != X86_NT_STORE &&
+		     (in.stack_only || (in.has_mem && (in.mem.base == X86_REG_RIP ||
+		                                       in.mem.seg == 0x64 || in.mem.seg == 0x65)))))
 			flags |= F_SKIPPED;
-		if (!(flags & F_SKIPPED) || verify)
-			qemu_plugin_register_vcpu_mem_cb(insn,
-			                                 floor_only ? on_mem_empty
-			                                 : verify   ? on_mem_verify
-			                                            : on_mem,
-			                                 QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_MEM_RW,
-			                                 (void *)flags);
+		if (!(flags & F_SKIPPED) || verify) {
+			qemu_plugin_vcpu_mem_cb_t cb = floor_only ? on_mem_empty
+			                               : verify   ? on_mem_verify
+			                                          : on_mem;
+
+			qemu_plugin_register_vcpu_mem_cb(insn, cb, QEMU_PLUGIN_CB_NO_REGS,
+			                                 QEMU_PLUGIN_MEM_R, (void *)flags);
+			qemu_plugin_register_vcpu_mem_cb(insn, cb, QEMU_PLUGIN_CB_NO_REGS,
+			                                 QEMU_PLUGIN_MEM_W,
+			                                 (void *)(flags | F_STORE));
+		}
 		switch (in.cls) {
 		case X86_CLFLUSH:
 		case X86_CLFLUSHOPT:
@@ -1117,6 +1215,8 @@ static void on_exit_report(qemu_plugin_id_t id, void *p)
 	        : persist_mode == PERSIST_ADR ? "adr"
 	                                      : "eadr");
 	fprintf(f, "  \"direct_map_base\": \"0x%" PRIx64 "\",\n", dm_base);
+	fprintf(f, "  \"watch\": {\"from\": \"%s\", \"started\": %s},\n",
+	        watch_marker ? "marker" : "kernel", watching ? "true" : "false");
 	fprintf(f, "  \"counters\": {\n");
 	json_counters(f, total, "    ");
 	fprintf(f, "  },\n");
@@ -1278,6 +1378,9 @@ static int parse_options(int argc, char **argv)
 			ok = qemu_plugin_bool_parse(kv[0], kv[1], &floor_only);
 		} else if (ok && !strcmp(kv[0], "verify")) {
 			ok = qemu_plugin_bool_parse(kv[0], kv[1], &verify);
+		} else if (ok && !strcmp(kv[0], "watch")) {
+			ok = !strcmp(kv[1], "marker") || !strcmp(kv[1], "kernel");
+			watch_marker = !strcmp(kv[1], "marker");
 		} else {
 			ok = false;
 		}
@@ -1473,8 +1576,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 		return -1;
 	if (trace_on && start_trace() != 0)
 		return -1;
-	qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
-	qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
-	qemu_plugin_register_atexit_cb(id, on_exit_report, NULL);
+	models_on = model || latency_on || trace_on;
+	plugin_id = id;
+	register_callbacks();
 	return 0;
 }

@@ -1,0 +1,63 @@
+/*
+ * daxlab-mark - give the daxlab-pmem plugin a marker from a shell.
+ *
+ * usage: daxlab-mark watch
+ *        daxlab-mark window-begin|window-end|checkpoint ID
+ *
+ * The marker is the 8-byte NOP of emulator/daxlab-marker.h: without the
+ * plugin (or on real hardware) this does nothing. The guest agent runs
+ * "daxlab-mark watch" before it loads the NV-DIMM drivers; payload
+ * scripts can mark windows and checkpoints around their own commands.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../emulator/daxlab-marker.h"
+
+static const struct {
+	const char *name;
+	enum daxlab_mark cmd;
+	int takes_id;
+} marks[] = {
+    {"watch", DAXLAB_MARK_WATCH, 0},
+    {"window-begin", DAXLAB_MARK_WINDOW_BEGIN, 1},
+    {"window-end", DAXLAB_MARK_WINDOW_END, 1},
+    {"checkpoint", DAXLAB_MARK_CHECKPOINT, 1},
+};
+
+static int usage(FILE *f, int status)
+{
+	fprintf(f, "usage: daxlab-mark watch\n"
+	           "       daxlab-mark window-begin|window-end|checkpoint ID\n");
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long id = 0;
+	char *end;
+
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+		return usage(stdout, 0);
+	for (size_t i = 0; argc >= 2 && i < sizeof(marks) / sizeof(marks[0]); i++) {
+		if (strcmp(argv[1], marks[i].name))
+			continue;
+		if (argc != 2 + marks[i].takes_id)
+			return usage(stderr, 2);
+		if (marks[i].takes_id) {
+			errno = 0;
+			id = strtoul(argv[2], &end, 0);
+			if (errno || end == argv[2] || *end || argv[2][0] == '-') {
+				fprintf(stderr, "daxlab-mark: not a number: %s\n", argv[2]);
+				return 2;
+			}
+		}
+		daxlab_mark(marks[i].cmd, id);
+		return 0;
+	}
+	if (argc >= 2)
+		fprintf(stderr, "daxlab-mark: unknown marker: %s\n", argv[1]);
+	return usage(stderr, 2);
+}
