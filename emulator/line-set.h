@@ -7,10 +7,13 @@
  * not the NV-DIMM's size (a bitmap over a 512 MiB DIMM is 1 MiB to scan at
  * every checkpoint; over 64 GiB, 128 MiB).
  *
- * Open addressing with linear probing, at most half full, grown by
- * doubling; removal shifts the following entries back (no tombstones, so a
- * set that sees many adds and removes does not clog). Not thread-safe: the
- * caller holds its lock.
+ * A hash table of 4 KiB pages, each with a 64-bit mask of its lines: a
+ * memset or memcpy dirties one entry per page, not per line. Open
+ * addressing with linear probing, at most half full; grows by doubling and
+ * shrinks by half when an eighth full, so a burst of pending lines does not
+ * leave every later checkpoint scanning a large empty table; removal shifts
+ * the following entries back (no tombstones). Not thread-safe: the caller
+ * holds its lock.
  */
 #ifndef DAXLAB_LINE_SET_H
 #define DAXLAB_LINE_SET_H
@@ -19,10 +22,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct line_set_page {
+	uint64_t key;  /* page (line / 64) + 1; 0 is empty */
+	uint64_t mask; /* bit i: line page * 64 + i is in the set */
+};
+
 struct line_set {
-	uint64_t *slot; /* line + 1; 0 is empty */
-	size_t cap;     /* a power of two */
-	size_t n;
+	struct line_set_page *slot;
+	size_t cap;   /* slots, a power of two */
+	size_t pages; /* slots in use */
+	size_t n;     /* lines */
 };
 
 /* An empty set. Returns false if out of memory. */
@@ -44,7 +53,7 @@ uint64_t line_set_min(const struct line_set *s);
  * (*out; free() it; NULL when empty). Returns false if out of memory.
  */
 bool line_set_sorted(const struct line_set *s, uint64_t **out);
-/* Empty the set (its capacity stays). */
+/* Empty the set (and give back a large table). */
 void line_set_clear(struct line_set *s);
 
 #endif

@@ -268,12 +268,18 @@ void persist_fence(struct persist *p, unsigned cpu)
 /* Commit (and clear) every dirty line with its live content. Lock held. */
 static void write_back_dirty(struct persist *p)
 {
-	if (!line_set_count(&p->dirty))
+	uint64_t *lines;
+	size_t n = line_set_count(&p->dirty);
+
+	if (!n)
 		return;
-	for (size_t i = 0; i < p->dirty.cap; i++)
-		if (p->dirty.slot[i])
-			commit(p, p->dirty.slot[i] - 1,
-			       p->live + (p->dirty.slot[i] - 1) * PERSIST_LINE);
+	if (!line_set_sorted(&p->dirty, &lines)) {
+		p->out_of_memory = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		commit(p, lines[i], p->live + lines[i] * PERSIST_LINE);
+	free(lines);
 	line_set_clear(&p->dirty);
 	__atomic_store_n(&p->dirty_epoch, p->dirty_epoch + 1, __ATOMIC_RELEASE);
 }

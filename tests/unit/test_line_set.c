@@ -1,7 +1,9 @@
 /*
  * Unit test of emulator/line-set.c: random adds and removes checked against
- * a plain bitmap, through growth and backward-shift removal, on lines
- * chosen to collide; then the sorted listing, the minimum and clearing.
+ * a plain bitmap, through growth, shrinking and backward-shift removal, on
+ * lines one or two per page (many table entries, long probe runs) and on
+ * dense ranges (many lines per entry); then the sorted listing, the
+ * minimum and clearing.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,7 +14,7 @@
 
 #include "check.h"
 
-enum { NLINES = 1 << 14 };
+enum { NLINES = 1 << 16 };
 static bool ref[NLINES];
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
@@ -58,7 +60,7 @@ int main(void)
 	/* Random work over a small range (long probe runs, wrap-around). */
 	for (int round = 0; round < 8; round++) {
 		for (int i = 0; i < 20000; i++) {
-			uint64_t l = next() % (round < 4 ? 512 : NLINES);
+			uint64_t l = round < 4 ? (next() % 1024) * 64 + next() % 2 : next() % 4096;
 			bool add = next() % 3 != 0;
 
 			if (add)
