@@ -2,12 +2,14 @@
  * daxlab-mark - give the daxlab-pmem plugin a marker from a shell.
  *
  * usage: daxlab-mark watch
- *        daxlab-mark window-begin|window-end|checkpoint ID
+ *        daxlab-mark checkpoint ID
  *
  * The marker is the 8-byte NOP of emulator/daxlab-marker.h: without the
  * plugin (or on real hardware) this does nothing. The guest agent runs
- * "daxlab-mark watch" before it loads the NV-DIMM drivers; payload
- * scripts can mark windows and checkpoints around their own commands.
+ * "daxlab-mark watch" before it loads the NV-DIMM drivers; a payload
+ * script can take a crash state (checkpoint) after its own commands.
+ * Windows are not offered: a window counts the events of the process that
+ * opens it, which here would be this one.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,15 +24,13 @@ static const struct {
 	int takes_id;
 } marks[] = {
     {"watch", DAXLAB_MARK_WATCH, 0},
-    {"window-begin", DAXLAB_MARK_WINDOW_BEGIN, 1},
-    {"window-end", DAXLAB_MARK_WINDOW_END, 1},
     {"checkpoint", DAXLAB_MARK_CHECKPOINT, 1},
 };
 
 static int usage(FILE *f, int status)
 {
 	fprintf(f, "usage: daxlab-mark watch\n"
-	           "       daxlab-mark window-begin|window-end|checkpoint ID\n");
+	           "       daxlab-mark checkpoint ID\n");
 	return status;
 }
 

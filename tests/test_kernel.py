@@ -6,6 +6,7 @@ inputs, so only the first run on a machine pays) and booted: the
 unmutated kernel passes the scenarios that kill the mutants, and each
 mutant is killed by the scenario its patch header names.
 """
+import json
 import os
 import pathlib
 import re
@@ -117,6 +118,10 @@ def test_slim_kernel_passes_the_killer_scenarios(daxlab):
     s = r.summary
     assert s["kernel_variant"] == "slim" and s["kernel"].startswith("source slim")
     assert s["kernel_release"].startswith("6.1.")
+    # NV-DIMM drivers built in: the plugin watches from the kernel's start.
+    assert s["plugin_watch_from"] == "kernel", s
+    stats = json.loads((r.dir / "pmem-stats.json").read_text())
+    assert stats["watch"] == {"from": "kernel", "started": True}, stats["watch"]
     for name in ("dax-basics", "fault-vs-truncate", "cow-private"):
         sc = r.scenario(name, "ext4")
         assert sc["status"] == "pass" and sc["dax"] is True, sc

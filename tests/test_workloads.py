@@ -5,6 +5,7 @@ run on the DAX mount (the program checks statx STATX_ATTR_DAX on a file it
 makes in its working directory); their output and exit code come back like
 a scenario's. --shell gets commands on stdin and must show the DAX mount.
 """
+import json
 import subprocess
 
 from conftest import RUN_SH, TOP
@@ -38,7 +39,9 @@ def test_payload_program_and_script_run_on_the_dax_mount(daxlab, tmp_path):
     (tmp_path / "prog.c").write_text(PROGRAM)
     subprocess.run(["gcc", "-static", "-O2", "-o", str(payload / "daxprog"), str(tmp_path / "prog.c")],
                    check=True)
-    (payload / "check.sh").write_text("#!/bin/sh\necho script-ran in $(pwd) payload=$DAXLAB_PAYLOAD\n")
+    # daxlab-mark (in the guest's PATH) gives the plugin a checkpoint from a script.
+    (payload / "check.sh").write_text("#!/bin/sh\necho script-ran in $(pwd) payload=$DAXLAB_PAYLOAD\n"
+                                      "sync && daxlab-mark checkpoint 77\n")
     (payload / "check.sh").chmod(0o755)
     run = daxlab("--payload", str(payload), "--exec", "daxprog && check.sh", "--fs", "ext4,xfs")
     assert run.rc == 0, run
@@ -50,6 +53,10 @@ def test_payload_program_and_script_run_on_the_dax_mount(daxlab, tmp_path):
         assert "script-ran in /mnt/dax/payload payload=/payload" in out, out
     # only the payload ran (no --scenario)
     assert [s["name"] for s in run.summary["scenarios"]] == ["payload", "payload"]
+    # one crash state per filesystem, from the script's daxlab-mark
+    stats = json.loads((run.dir / "pmem-stats.json").read_text())
+    assert [c["id"] for c in stats["checkpoints"]] == [77, 77], stats["checkpoints"]
+    assert stats["watch"] == {"from": "marker", "started": True}, stats["watch"]
 
 
 def test_payload_exit_codes_are_results(daxlab):
