@@ -134,16 +134,17 @@ uint64_t line_set_min(const struct line_set *s)
 	return min;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_page(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = ((const struct line_set_page *)a)->key,
+	         y = ((const struct line_set_page *)b)->key;
 
 	return (x > y) - (x < y);
 }
 
 bool line_set_sorted(const struct line_set *s, uint64_t **out)
 {
-	uint64_t *pages;
+	struct line_set_page *pages;
 	size_t np = 0, n = 0;
 
 	*out = NULL;
@@ -159,15 +160,11 @@ bool line_set_sorted(const struct line_set *s, uint64_t **out)
 	}
 	for (size_t i = 0; i < s->cap; i++)
 		if (s->slot[i].key)
-			pages[np++] = s->slot[i].key;
-	qsort(pages, np, sizeof(*pages), cmp_u64);
+			pages[np++] = s->slot[i];
+	qsort(pages, np, sizeof(*pages), cmp_page);
 	for (size_t p = 0; p < np; p++) {
-		uint64_t bits = s->slot[find(s->slot, s->cap, pages[p])].mask;
-
-		while (bits) {
-			(*out)[n++] = (pages[p] - 1) * 64 + (uint64_t)__builtin_ctzll(bits);
-			bits &= bits - 1;
-		}
+		for (uint64_t bits = pages[p].mask; bits; bits &= bits - 1)
+			(*out)[n++] = (pages[p].key - 1) * 64 + (uint64_t)__builtin_ctzll(bits);
 	}
 	free(pages);
 	return true;
