@@ -622,9 +622,10 @@ mkdir -p "$results" 2>/dev/null || die "cannot create results directory: $result
 results=$(cd "$results" && pwd)
 probe=$(mktemp "$results/.write-test.XXXXXX" 2>/dev/null) || die "results directory is not writable: $results"
 rm -f "$probe"
-free_kb=$(df -Pk "$results" | awk 'NR==2 {print $4}')
-[ "${free_kb:-0}" -ge $((256 * 1024)) ] ||
-	die "not enough free space in $results: $((free_kb / 1024)) MiB free, need 256 MiB (NV-DIMM image and logs)"
+free_mib() { df -Pk "$1" 2>/dev/null | awk 'NR==2 {print int($4 / 1024)}'; }
+free_at_start=$(free_mib "$results")
+[ "${free_at_start:-0}" -ge 256 ] ||
+	die "not enough free space in $results: ${free_at_start:-0} MiB free, need 256 MiB (NV-DIMM image and logs)"
 
 # --latency's parameters, checked by the model's own parser (a small host
 # tool): before anything is printed when a compiler is there, else once
@@ -930,6 +931,14 @@ fi
 
 step "booting: TCG, $cpus vCPUs, -cpu $cpu_model, $pmem_size NV-DIMM at $pmem_base ($persist, plugin: $plugin$([ -n "$latency" ] && echo ", latency: $latency $latency_mode")), fs: $fs_list, dax: $([ $dax = 1 ] && echo on || echo off)"
 echo "    run directory: ${run#"$TOP"/}"
+# The images are sparse and grow as the guest writes; if the disk fills,
+# QEMU dies of SIGBUS on the mapped image. Say so before, not only after.
+copies=1
+[ "$plugin" != persist ] || copies=2 # the live image and the durable one
+need_mib=$(($(to_mib "$pmem_size") * copies + pmem1 * PMEM1_MIB + 64))
+free_now=$(free_mib "$run")
+[ "${free_now:-0}" -ge "$need_mib" ] ||
+	echo "$PROG: warning: ${free_now:-0} MiB free in $run; the NV-DIMM images can grow to $need_mib MiB, and a full disk stops the guest" >&2
 touch "$run/tap.txt"
 # CPU seconds of this shell's children so far: the delta after the boot is
 # QEMU's CPU time (steadier than wall time on a busy host).
@@ -991,11 +1000,25 @@ else
 	wait $qpid || qrc=$?
 fi
 qemu_seconds=$(awk -v a="$qemu_start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
+trap - INT TERM
+end_wall=$(date +%s)
+# The run's own NV-DIMM images back to sparse files (a user's --image is
+# left as it is): libvirt preallocates an NV-DIMM's backing file, and the
+# zeros a guest writes (mkfs) take blocks too. A run directory is kept, so
+# it should cost the data, not 512 MiB per image.
+for f in "$run/pmem0.img" "$run/pmem1.img" "$run/pmem-durable.img"; do
+	if [ -f "$f" ] && [ ! -L "$f" ]; then fallocate --dig-holes "$f" 2>/dev/null || true; fi
+done
+# A full disk: QEMU dies of SIGBUS writing the mapped image (exit 135), and
+# nothing more can be written here. Stop with what is there.
+free_now=$(free_mib "$run")
+if [ "${free_now:-0}" -lt 8 ]; then
+	rm -f "$run/.cpu-before"
+	die "the disk of the run directory is full (${free_now:-0} MiB free): the guest stopped (qemu exit $qrc$([ "$qrc" = 135 ] && echo ", SIGBUS on the NV-DIMM image")); its logs so far are in $run"
+fi
 times >"$run/.cpu-after"
 qemu_cpu_seconds=$(awk -v a="$cpu_before" -v b="$(children_cpu "$run/.cpu-after")" 'BEGIN {printf "%.2f", b - a}')
 rm -f "$run/.cpu-before" "$run/.cpu-after"
-trap - INT TERM
-end_wall=$(date +%s)
 
 # ---------------------------------------------------------------- collect
 # Split the guest's file channel into files of the run directory.
@@ -1030,6 +1053,11 @@ if ! grep -q '^# daxlab-done' "$run/tap.txt"; then
 		guest_status=panic guest_reason="guest kernel: $panic"
 	elif [ $guest_status = completed ]; then
 		guest_status=crashed guest_reason="guest stopped early (qemu exit $qrc): $(tail -n1 "$run/qemu.log" 2>/dev/null)"
+		# SIGBUS (exit 135) is what a write to a mapped image on a full disk gets.
+		free_now=$(free_mib "$run")
+		if [ $qrc = 135 ] || [ "${free_now:-0}" -lt 64 ]; then
+			guest_reason="guest stopped early (qemu exit $qrc$([ $qrc = 135 ] && echo ", SIGBUS")): QEMU could not write the NV-DIMM image, is the disk full? (${free_now:-0} MiB free after the run)"
+		fi
 	fi
 fi
 

@@ -26,6 +26,9 @@ FILE holds "key: value" lines (# starts a comment; lists are comma lists):
                     qemu:///system or qemu+ssh://host/system (default: direct)
   jobs:             guests at once (default: the number of cores; -j wins)
   timeout:          seconds per guest (default: run.sh's)
+  keep-images:      failed (default: the NV-DIMM images, *.img, of a job
+                    that passed are deleted when it ends; its logs, traces
+                    and results stay) or all
 Every combination of fs, kernel variant, persistence, latency and seed is
 one job: one guest running all the scenarios. Jobs go to the URIs in turn.
 Results: DIR/campaign-<time>/ (DIR: --results, default results/) with
@@ -85,8 +88,8 @@ while IFS= read -r line || [ -n "$line" ]; do
 		die "$file:$lineno: not a 'key: value' line: $line"
 	key=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]}
 	case "$key" in
-	scenarios | fs | kernel-variants | persist | latency | latency-mode | iterations | seeds | uris | jobs | timeout) ;;
-	*) die "$file:$lineno: unknown key '$key' (scenarios fs kernel-variants persist latency latency-mode iterations seeds uris jobs timeout)" ;;
+	scenarios | fs | kernel-variants | persist | latency | latency-mode | iterations | seeds | uris | jobs | timeout | keep-images) ;;
+	*) die "$file:$lineno: unknown key '$key' (scenarios fs kernel-variants persist latency latency-mode iterations seeds uris jobs timeout keep-images)" ;;
 	esac
 	[ -z "${conf[$key]:-}" ] || die "$file:$lineno: '$key' given twice"
 	conf[$key]=$val
@@ -104,6 +107,8 @@ mapfile -t L_SCEN < <(list "${conf[scenarios]:-}")
 lmode=${conf[latency-mode]:-model}
 iterations=${conf[iterations]:-}
 timeout=${conf[timeout]:-}
+keep_images=${conf[keep-images]:-failed}
+case "$keep_images" in failed | all) ;; *) die "$file: keep-images: '$keep_images' is not failed or all" ;; esac
 seeds=()
 for s in $(list "${conf[seeds]:-1}"); do
 	if [[ "$s" =~ ^([0-9]+)-([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -le "${BASH_REMATCH[2]}" ]; then
@@ -162,6 +167,7 @@ mkdir -p "$camp"
 cp "$file" "$camp/campaign.conf"
 echo "==> campaign $camp_id: $total jobs, $njobs at once, on ${L_URI[*]}"
 echo "    campaign directory: $camp"
+[ "$keep_images" = all ] || echo "    NV-DIMM images are kept for failed jobs only (keep-images: all keeps every job's)"
 start=$(date +%s)
 
 run_job() { # N URI ARGS
@@ -175,6 +181,9 @@ run_job() { # N URI ARGS
 		"$TOP/run.sh" $3 --libvirt "$uri" --results "$dir" >"$dir.log" 2>&1 </dev/null || rc=$?
 	fi
 	echo "$rc $(($(date +%s) - t0))" >"$dir.rc"
+	# Each image is up to the NV-DIMM's size: a campaign of many guests
+	# would fill the disk with images nobody needs to look at.
+	[ "$rc" != 0 ] || [ "$keep_images" = all ] || find "$dir" -name '*.img' -type f -delete
 	echo "    job $n/$total ($uri): $([ $rc = 0 ] && echo pass || echo "fail, exit $rc") in $(($(date +%s) - t0)) s: $3"
 }
 
@@ -231,6 +240,7 @@ cat >"$camp/campaign.json" <<JSON
   "jobs": $njobs,
   "uris": "${L_URI[*]}",
   "runs": $total,
+  "keep_images": "$keep_images",
   "passed": $passed,
   "failed": $failed,
   "wall_seconds": $wall,

@@ -101,6 +101,14 @@ def test_bad_input_is_one_clear_line(args, message):
     assert message in p.stderr
 
 
+def test_campaign_file_with_a_bad_keep_images_is_one_clear_line(tmp_path):
+    conf = tmp_path / "c.conf"
+    conf.write_text("scenarios: dax-basics\nkeep-images: some\n")
+    p = run_sh("--campaign", str(conf))
+    assert p.returncode == 2 and p.stdout == "" and p.stderr.count("\n") == 1, p.stderr
+    assert "keep-images: 'some' is not failed or all" in p.stderr
+
+
 def test_unwritable_results_dir(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory\n")

@@ -1,5 +1,8 @@
 """Real guests: boot, DAX mounts, scenario results and failure handling."""
 import pathlib
+import subprocess
+
+import pytest
 
 from conftest import finish, start
 
@@ -53,6 +56,32 @@ def test_timeout_kills_the_guest_and_keeps_logs(daxlab):
     assert s["totals"]["timeout"] == 1
     assert (run.dir / "console.log").exists()
     assert (run.dir / "qemu-cmdline.txt").exists()
+
+
+def test_full_disk_stops_the_guest_with_a_reason_and_keeps_logs(tmp_path):
+    # A 300 MiB filesystem passes run.sh's 256 MiB check, then the guest
+    # writes 400 MiB of random data to the DAX mount: the image cannot grow,
+    # and QEMU dies of SIGBUS on its mapping.
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300M", "tmpfs", str(small)]).returncode:
+        pytest.skip("cannot mount a small tmpfs here (not root?)")
+    try:
+        run = finish(start(["--exec", "dd if=/dev/urandom of=big bs=1M count=400 status=none"],
+                           small / "r"), small / "r")
+        assert "the NV-DIMM images can grow to 1088 MiB, and a full disk stops the guest" in run.stderr, run
+        if run.rc == 2:  # nothing could be written after the guest
+            assert "the disk of the run directory is full" in run.stderr.splitlines()[-1], run
+            assert "SIGBUS on the NV-DIMM image" in run.stderr, run
+        else:  # dropping the images' zero blocks left room for the results
+            assert run.rc == 1, run
+            assert run.summary["guest_status"] == "crashed", run.summary
+            assert "SIGBUS): QEMU could not write the NV-DIMM image, is the disk full?" in \
+                run.summary["guest_reason"], run.summary
+        assert (run.dir / "console.log").stat().st_size > 0
+        assert (run.dir / "qemu-cmdline.txt").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(small)])
 
 
 def test_kernel_panic_is_a_failure(daxlab):

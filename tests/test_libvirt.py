@@ -52,6 +52,11 @@ def test_libvirt_run_gives_the_results_of_the_direct_run(libvirt, tmp_path):
     assert windows(via) == windows(direct)
     dom = ET.parse(via.dir / "domain.xml").getroot()
     assert dom.find("devices/memory[@model='nvdimm']").get("access") == "shared"
+    # libvirt preallocates the NV-DIMM's file; the run leaves it sparse again,
+    # and the plugin's durable copy never took the preallocated zeros
+    for img in ("pmem0.img", "pmem-durable.img"):
+        st = (via.dir / img).stat()
+        assert st.st_size == 512 << 20 and st.st_blocks * 512 < 256 << 20, (img, st.st_blocks)
 
 
 def test_emit_xml_prints_a_domain_with_the_nvdimm_and_the_plugin(tmp_path):
@@ -103,5 +108,8 @@ timeout: 600
         assert s["backend"] == j["uri"] and s["totals"]["passed"] == 1
     merged = (camp / "scenarios.txt").read_text()
     assert "dax-basics ext4: 4 runs, 4 pass" in merged and "dax-basics xfs: 4 runs, 4 pass" in merged
+    # the NV-DIMM images of passed jobs are gone (keep-images: failed), the rest stays
+    assert c["keep_images"] == "failed"
+    assert not list(camp.rglob("*.img")) and len(list(camp.rglob("pmem-stats.json"))) == 8
     html = (camp / "report.html").read_text()
     assert "daxlab campaign" in html and html.count("<tr class=\"pass\">") == 8
