@@ -8,12 +8,38 @@ kernel and initramfs are built once per machine.
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 
 import pytest
 
 TOP = pathlib.Path(__file__).resolve().parent.parent
 RUN_SH = TOP / "run.sh"
+
+
+def pytest_report_header(config):
+    """The free space where the runs write: a guest run keeps NV-DIMM
+    images, so a full disk is the first thing to rule out."""
+    tmp = pathlib.Path(os.environ.get("TMPDIR", "/tmp"))
+    places = [tmp] if tmp.stat().st_dev == TOP.stat().st_dev else [tmp, TOP]
+    return [f"daxlab: {shutil.disk_usage(p).free >> 20} MiB free in {p}" for p in places]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Drop the results of a passed test once it is torn down: each guest
+    run keeps its NV-DIMM images (hundreds of MiB), and pytest keeps every
+    test's tmp_path until the session ends. A failed test keeps its
+    results, and DAXLAB_KEEP_RESULTS=1 keeps them all."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call":
+        item.daxlab_passed = rep.passed
+    elif rep.when == "teardown" and getattr(item, "daxlab_passed", False) and rep.passed \
+            and os.environ.get("DAXLAB_KEEP_RESULTS") != "1":
+        tmp = (getattr(item, "funcargs", None) or {}).get("tmp_path")
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class Run:
