@@ -23,7 +23,8 @@ GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c scenarios/lib/race.c
 GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h scenarios/lib/race.h emulator/daxlab-marker.h
 TOOLS_BIN := $(GUEST)/tools/dax-probe $(GUEST)/tools/daxlab-mark
 
-EMU_UNITS := emulator/x86-decode.c emulator/persist.c emulator/line-set.c emulator/perf-model.c
+EMU_UNITS := emulator/x86-decode.c emulator/persist.c emulator/line-set.c emulator/perf-model.c \
+	emulator/sparse-copy.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
@@ -38,7 +39,8 @@ PLUGIN := $(BUILD)/emulator/libdaxlab-pmem.so
 CRASH_TOOL := $(BUILD)/emulator/daxlab-crash
 TRACE_TOOL := $(BUILD)/emulator/daxlab-trace
 LATENCY_TOOL := $(BUILD)/emulator/daxlab-latency
-PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/line-set.c emulator/perf-model.c emulator/x86-decode.c
+PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/line-set.c emulator/perf-model.c emulator/x86-decode.c \
+	emulator/sparse-copy.c
 
 .PHONY: all guest plugin test test-deps unit lint format pytest clean kernels mutants
 all: guest plugin
@@ -46,9 +48,9 @@ guest: $(SCENARIO_BIN) $(TOOLS_BIN)
 plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL) $(LATENCY_TOOL)
 
 # Host tools are built with the sanitizers on: they run in the tests.
-$(CRASH_TOOL): emulator/daxlab-crash.c emulator/persist.h
+$(CRASH_TOOL): emulator/daxlab-crash.c emulator/sparse-copy.c emulator/persist.h emulator/sparse-copy.h
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $<
+	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $< emulator/sparse-copy.c
 
 $(TRACE_TOOL): emulator/daxlab-trace.c emulator/pmem-trace.h
 	@mkdir -p $(@D)

@@ -1053,8 +1053,8 @@ if ! grep -q '^# daxlab-done' "$run/tap.txt"; then
 		guest_status=panic guest_reason="guest kernel: $panic"
 	elif [ $guest_status = completed ]; then
 		guest_status=crashed guest_reason="guest stopped early (qemu exit $qrc): $(tail -n1 "$run/qemu.log" 2>/dev/null)"
-		# SIGBUS (exit 135) is what a write to a mapped image on a full disk gets.
-		free_now=$(free_mib "$run")
+		# SIGBUS (exit 135) is what a write to a mapped image on a full disk
+		# gets (free_now: measured when the guest ended, holes dug)
 		if [ $qrc = 135 ] || [ "${free_now:-0}" -lt 64 ]; then
 			guest_reason="guest stopped early (qemu exit $qrc$([ $qrc = 135 ] && echo ", SIGBUS")): QEMU could not write the NV-DIMM image, is the disk full? (${free_now:-0} MiB free after the run)"
 		fi

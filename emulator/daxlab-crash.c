@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "persist.h"
+#include "sparse-copy.h"
 
 static const char *prog = "daxlab-crash";
 
@@ -483,22 +484,13 @@ static int cmd_image(int argc, char **argv)
 	if (ftruncate(fd, (off_t)len) != 0)
 		die("cannot size %s: %s", out, strerror(errno));
 	if (base) {
-		/* Copy the base region, skipping its holes so the image stays sparse. */
+		/* The base region, the image staying sparse. */
 		int bfd = open(base, O_RDONLY);
-		static uint8_t buf[1 << 16], zero[1 << 16];
 
 		if (bfd < 0)
 			die("cannot open %s: %s", base, strerror(errno));
-		for (uint64_t pos = 0; pos < len; pos += sizeof(buf)) {
-			size_t want = (size_t)(len - pos < sizeof(buf) ? len - pos : sizeof(buf));
-			ssize_t n = pread(bfd, buf, want, (off_t)(lo + pos));
-
-			if (n < 0)
-				die("reading %s: %s", base, strerror(errno));
-			if (n > 0 && memcmp(buf, zero, (size_t)n) &&
-			    pwrite(fd, buf, (size_t)n, (off_t)pos) != n)
-				die("writing %s: %s", out, strerror(errno));
-		}
+		if (sparse_copy(bfd, lo, fd, 0, len) != 0)
+			die("copying %s into %s: %s", base, out, strerror(errno));
 		close(bfd);
 	}
 	while (!found && (t = log_next(&lg, &ln, &id, &np))) {

@@ -63,6 +63,7 @@
 #include "perf-model.h"
 #include "persist.h"
 #include "pmem-trace.h"
+#include "sparse-copy.h"
 #include "x86-decode.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
@@ -1401,57 +1402,6 @@ static int parse_options(int argc, char **argv)
 	return 0;
 }
 
-/*
- * The shadow starts as the NV-DIMM at boot: a sparse copy. Only the data
- * extents are read, and of those only the blocks that are not all zero are
- * written, so a fresh 512 MiB image costs nothing, and neither does one
- * whose blocks were allocated full of zeros (libvirt preallocates an
- * NV-DIMM's backing file before the guest starts).
- */
-enum { COPY_CHUNK = 1 << 20, COPY_BLOCK = 64 << 10 };
-
-static bool all_zero(const unsigned char *p, size_t n)
-{
-	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
-static int sparse_copy(int from, int to, uint64_t size)
-{
-	g_autofree unsigned char *buf = g_malloc(COPY_CHUNK);
-	off_t pos = 0;
-
-	if (ftruncate(to, (off_t)size) != 0)
-		return -1;
-	while ((uint64_t)pos < size) {
-		off_t data = lseek(from, pos, SEEK_DATA), hole;
-
-		if (data < 0)
-			return errno == ENXIO ? 0 : -1;
-		hole = lseek(from, data, SEEK_HOLE);
-		if (hole < 0)
-			return -1;
-		if ((uint64_t)hole > size)
-			hole = (off_t)size;
-		for (off_t at = data; at < hole;) {
-			size_t want = (size_t)MIN((off_t)COPY_CHUNK, hole - at);
-			ssize_t got = pread(from, buf, want, at);
-
-			if (got <= 0)
-				return -1;
-			for (size_t b = 0; b < (size_t)got; b += COPY_BLOCK) {
-				size_t n = MIN((size_t)COPY_BLOCK, (size_t)got - b);
-
-				if (!all_zero(buf + b, n) &&
-				    pwrite(to, buf + b, n, at + (off_t)b) != (ssize_t)n)
-					return -1;
-			}
-			at += got;
-		}
-		pos = hole;
-	}
-	return 0;
-}
-
 /* Map the backing file read-only, make the shadow, open the log. */
 static int start_model(void)
 {
@@ -1476,7 +1426,9 @@ static int start_model(void)
 	}
 	map = mmap(NULL, pmem_size, PROT_READ, MAP_SHARED, fd, 0);
 	sfd = open(shadow_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
-	if (sfd < 0 || sparse_copy(fd, sfd, pmem_size) != 0) {
+	/* The shadow starts as the NV-DIMM at boot (a sparse copy: sparse-copy.h). */
+	if (sfd < 0 || ftruncate(sfd, (off_t)pmem_size) != 0 ||
+	    sparse_copy(fd, 0, sfd, 0, pmem_size) != 0) {
 		fprintf(stderr, "daxlab-pmem: cannot make the durable shadow %s: %s\n", shadow_path,
 		        strerror(errno));
 		close(fd);
