@@ -1,6 +1,7 @@
 # daxlab - build and test.
 #
-#   make          build the guest programs (static scenarios and tools)
+#   make          build the guest programs (static scenarios and tools), the
+#                 host tools and the QEMU plugin
 #   make test     every test: lint, C unit tests under ASan/UBSan, and the
 #                 host-side pytest harness that boots real guests
 #   make lint     shellcheck and clang-format checks only
@@ -13,15 +14,25 @@
 CACHE ?= $(CURDIR)/.cache
 BUILD := $(CACHE)/build
 CC ?= gcc
-CSTD := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE
+CSTD := -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iprotocol
 CFLAGS ?= -O2 -g
 
 GUEST := $(BUILD)/guest
 SCENARIO_SRC := $(sort $(wildcard scenarios/[0-9][0-9][0-9]-*.c))
 SCENARIO_BIN := $(patsubst scenarios/%.c,$(GUEST)/scenarios/%,$(SCENARIO_SRC))
 GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c scenarios/lib/race.c
-GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h scenarios/lib/race.h emulator/daxlab-marker.h
-TOOLS_BIN := $(GUEST)/tools/dax-probe $(GUEST)/tools/daxlab-mark
+PROTO_HDR := protocol/daxlab-protocol.h protocol/daxlab-marker.h
+PROTO_SRC := protocol/daxlab-line.c
+GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h scenarios/lib/race.h $(PROTO_HDR)
+TOOLS_BIN := $(GUEST)/tools/dax-probe $(GUEST)/tools/daxlab-mark $(GUEST)/tools/daxlab-emit
+
+# The host's reader and judge of what guests send, and the report.
+HOST_UNITS := host/text.c host/plan.c host/run-dir.c host/tap-stream.c host/files-channel.c \
+	host/judge.c host/timeline.c $(PROTO_SRC)
+HOST_HDR := host/collect.h host/judge.h host/timeline.h emulator/pmem-trace.h $(PROTO_HDR)
+COLLECT := $(BUILD)/host/daxlab-collect
+REPORT := $(BUILD)/host/daxlab-report
+JSON_LIBS := -ljansson -lm
 
 EMU_UNITS := emulator/x86-decode.c emulator/persist.c emulator/line-set.c emulator/perf-model.c \
 	emulator/sparse-copy.c
@@ -29,10 +40,12 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
-SHELL_SCRIPTS := run.sh .ci/run $(wildcard scripts/*.sh images/*.sh guest-kernel/*.sh emulator/*.sh) \
+# host/*.sh are sourced by run.sh: shellcheck -x follows them from there.
+SHELL_SCRIPTS := run.sh .ci/run scenarios/index.sh \
+	$(wildcard scripts/*.sh images/*.sh guest-kernel/*.sh emulator/*.sh) \
 	$(filter-out %.c,$(wildcard bench/*))
 C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c emulator/*.[ch] guest-kernel/*/*.c \
-	bench/*.c)
+	bench/*.c host/*.[ch] protocol/*.[ch] tests/fuzz/*.c)
 PYTEST := /usr/bin/python3 -m pytest
 
 PLUGIN := $(BUILD)/emulator/libdaxlab-pmem.so
@@ -42,15 +55,24 @@ LATENCY_TOOL := $(BUILD)/emulator/daxlab-latency
 PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/line-set.c emulator/perf-model.c emulator/x86-decode.c \
 	emulator/sparse-copy.c
 
-.PHONY: all guest plugin test test-deps unit lint format pytest clean kernels mutants
-all: guest plugin
+.PHONY: all guest host plugin test test-deps unit lint format pytest clean kernels mutants
+all: guest host plugin
 guest: $(SCENARIO_BIN) $(TOOLS_BIN)
+host: $(COLLECT) $(REPORT)
 plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL) $(LATENCY_TOOL)
 
 # Host tools are built with the sanitizers on: they run in the tests.
 $(CRASH_TOOL): emulator/daxlab-crash.c emulator/sparse-copy.c emulator/persist.h emulator/sparse-copy.h
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $< emulator/sparse-copy.c
+
+$(COLLECT): host/daxlab-collect.c $(HOST_UNITS) $(HOST_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) -O1 -g $(SAN) -Ihost -Iemulator -o $@ $< $(HOST_UNITS) $(JSON_LIBS)
+
+$(REPORT): host/daxlab-report.c host/text.c $(PROTO_SRC) $(HOST_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) -O1 -g $(SAN) -Ihost -o $@ $< host/text.c $(PROTO_SRC) $(JSON_LIBS)
 
 $(TRACE_TOOL): emulator/daxlab-trace.c emulator/pmem-trace.h
 	@mkdir -p $(@D)
@@ -63,7 +85,7 @@ $(LATENCY_TOOL): emulator/daxlab-latency.c emulator/perf-model.c emulator/perf-m
 
 # The QEMU plugin, against the plugin header of the installed QEMU (taken
 # from Debian's QEMU source tarball into the cache).
-$(PLUGIN): $(PLUGIN_SRC) $(wildcard emulator/*.h)
+$(PLUGIN): $(PLUGIN_SRC) $(wildcard emulator/*.h) $(PROTO_HDR)
 	@mkdir -p $(@D)
 	inc=$$(emulator/fetch-qemu-header.sh $(CACHE)) && \
 	$(CC) $(CSTD) $(CFLAGS) -shared -fPIC -pthread -I"$$inc" -Iemulator \
@@ -81,13 +103,19 @@ $(GUEST)/tools/dax-probe: images/dax-probe.c $(GUEST_LIB) $(GUEST_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(CFLAGS) -static -o $@ $< $(GUEST_LIB)
 
-$(GUEST)/tools/daxlab-mark: images/daxlab-mark.c emulator/daxlab-marker.h
+$(GUEST)/tools/daxlab-mark: images/daxlab-mark.c $(PROTO_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(CFLAGS) -static -o $@ $<
 
-$(BUILD)/unit/%: tests/unit/%.c $(GUEST_LIB) $(GUEST_HDR) $(EMU_UNITS) $(wildcard emulator/*.h tests/unit/*.h)
+$(GUEST)/tools/daxlab-emit: images/daxlab-emit.c $(PROTO_SRC) $(PROTO_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(SAN) -pthread -Iscenarios -Iemulator -o $@ $< $(GUEST_LIB) $(EMU_UNITS)
+	$(CC) $(CSTD) $(CFLAGS) -static -o $@ $< $(PROTO_SRC)
+
+$(BUILD)/unit/%: tests/unit/%.c $(GUEST_LIB) $(GUEST_HDR) $(EMU_UNITS) $(HOST_UNITS) $(HOST_HDR) \
+		$(wildcard emulator/*.h tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) -O1 -g $(SAN) -pthread -Iscenarios -Iemulator -Ihost -o $@ $< $(GUEST_LIB) $(EMU_UNITS) \
+		$(HOST_UNITS) $(JSON_LIBS)
 
 # bench/persist-model's program, built here too (sanitized) so that it
 # cannot rot: unit runs it once on small NV-DIMMs.
@@ -104,7 +132,7 @@ lint:
 	shellcheck -x $(SHELL_SCRIPTS)
 	clang-format --dry-run -Werror $(C_SOURCES)
 
-pytest: guest plugin
+pytest: guest host plugin
 	$(PYTEST) -v tests
 
 # make test on a new machine: what the tests need is installed first (apt-get).

@@ -4,7 +4,7 @@
  * usage: daxlab-mark watch
  *        daxlab-mark checkpoint ID
  *
- * The marker is the 8-byte NOP of emulator/daxlab-marker.h: without the
+ * The marker is the 8-byte NOP of protocol/daxlab-marker.h: without the
  * plugin (or on real hardware) this does nothing. The guest agent runs
  * "daxlab-mark watch" before it loads the NV-DIMM drivers; a payload
  * script can take a crash state (checkpoint) after its own commands.
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../emulator/daxlab-marker.h"
+#include "daxlab-marker.h"
 
 static const struct {
 	const char *name;

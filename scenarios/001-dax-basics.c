@@ -12,6 +12,8 @@
  *  - page faults went through the DAX fault handler (fs_dax tracepoints
  *    dax_pte_fault or dax_pmd_fault fired).
  * Mounted without DAX, the first, third and last checks fail.
+ *
+ * daxlab-groups: default
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -9,6 +9,8 @@
  * "daxlab-expect-window" diagnostic; the host compares it with the
  * plugin's counts for the same window, which must match exactly.
  * Without the plugin the marker is a NOP and the program still passes.
+ *
+ * daxlab-groups: litmus
  */
 #include <cpuid.h>
 #include <errno.h>
@@ -21,7 +23,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../emulator/daxlab-marker.h"
+#include "daxlab-marker.h"
+#include "daxlab-protocol.h"
 #include "lib/daxenv.h"
 #include "lib/tap.h"
 
@@ -133,7 +136,8 @@ int main(void)
 	}
 	daxlab_mark(DAXLAB_MARK_WINDOW_END, window);
 
-	tap_diag("daxlab-expect-window: id=%llu stores=%d loads=%d nt_stores=%d clflush=%d "
+	tap_diag(DAXLAB_TAG_EXPECT_WINDOW
+	         ": id=%llu stores=%d loads=%d nt_stores=%d clflush=%d "
 	         "clflushopt=%d clwb=%d sfence=%d mfence=%d lfence=%d locked_rmw=%d xchg=%d "
 	         "flush_unresolved=0 flush_not_pmem=0",
 	         (unsigned long long)window, N_STORE, N_LOAD, N_MOVNTI + N_MOVNTDQ, N_CLFLUSH,

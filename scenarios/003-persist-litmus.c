@@ -14,6 +14,9 @@
  * the durable-only state and either in the sampled ones (both seen), r2
  * and r4 are new everywhere. Under eADR ("cpu_cache"): all new. A kernel
  * that skips its flush on msync (dax/write_cache 0 under ADR) loses r4.
+ *
+ * daxlab-groups: litmus crash
+ * daxlab-crash: lines
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +30,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../emulator/daxlab-marker.h"
+#include "daxlab-marker.h"
+#include "daxlab-protocol.h"
 #include "lib/daxenv.h"
 #include "lib/tap.h"
 
@@ -67,8 +71,8 @@ static void sfence(void)
 static void expect(unsigned long long cp, long long dev, const struct region *r,
                    const char *durable, const char *samples, const char *seen)
 {
-	tap_diag("daxlab-crash-expect: checkpoint=%llu devoffset=%lld old=0x%02x new=0x%02x "
-	         "durable=%s samples=%s seen=%s name=%s",
+	tap_diag(DAXLAB_TAG_CRASH_EXPECT ": checkpoint=%llu devoffset=%lld old=0x%02x new=0x%02x "
+	                                 "durable=%s samples=%s seen=%s name=%s",
 	         cp, dev, r->old_b, r->new_b, durable, samples, seen, r->name);
 }
 

@@ -8,6 +8,9 @@
  * whole version: before the directory fsync the old or the new one, after
  * it the new one. run.sh --crash-check boots recovery guests on the crash
  * images and runs "rename-atomic --recover", which names the version found.
+ *
+ * daxlab-groups: crash
+ * daxlab-crash: recover
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../emulator/daxlab-marker.h"
+#include "daxlab-marker.h"
+#include "daxlab-protocol.h"
 #include "lib/daxenv.h"
 #include "lib/tap.h"
 
@@ -46,7 +50,7 @@ static void fsync_dir(void)
 
 static void expect(unsigned long long cp, const char *versions)
 {
-	tap_diag("daxlab-recover-expect: checkpoint=%llu versions=%s", cp, versions);
+	tap_diag(DAXLAB_TAG_RECOVER_EXPECT ": checkpoint=%llu versions=%s", cp, versions);
 }
 
 /* After a crash: which version is "data"? */
@@ -57,7 +61,7 @@ static int recover(void)
 
 	tap_plan(1);
 	if (fd < 0) {
-		tap_diag("daxlab-recovered: version=missing");
+		tap_diag(DAXLAB_TAG_RECOVERED ": version=missing");
 		tap_ok(true, "looked for data: %s", strerror(errno));
 		tap_finish();
 	}
@@ -66,12 +70,12 @@ static int recover(void)
 	for (unsigned v = 0; v < VERSIONS; v++) {
 		if (n == (ssize_t)FILE_SIZE &&
 		    daxenv_pattern_check(buf, FILE_SIZE, 100 + v, 0) < 0) {
-			tap_diag("daxlab-recovered: version=%u", v);
+			tap_diag(DAXLAB_TAG_RECOVERED ": version=%u", v);
 			tap_ok(true, "data is version %u", v);
 			tap_finish();
 		}
 	}
-	tap_diag("daxlab-recovered: version=torn");
+	tap_diag(DAXLAB_TAG_RECOVERED ": version=torn");
 	tap_ok(true, "data is no whole version (%zd bytes)", n);
 	tap_finish();
 }

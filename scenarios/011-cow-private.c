@@ -30,6 +30,7 @@
  *
  * run.sh --widen delays these kernel functions (guest-kernel/widen/):
  * daxlab-widen: dax_iomap_pte_fault,dax_insert_entry,vmf_insert_mixed,truncate_pagecache
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -25,6 +25,7 @@
  *
  * run.sh --widen delays these kernel functions (guest-kernel/widen/):
  * daxlab-widen: dax_iomap_pte_fault,dax_insert_entry,vmf_insert_mixed_mkwrite,unmap_mapping_pages
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

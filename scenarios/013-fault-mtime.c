@@ -25,6 +25,8 @@
  *  - a store that fills a hole updates them;
  *  - a store to a page already written and then msync()ed updates them
  *    again.
+ *
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

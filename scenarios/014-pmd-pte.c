@@ -56,6 +56,8 @@
  *  - no kernel warning (the agent's dmesg check).
  * The race ran if both 4 KiB and 2 MiB faults fired while the threads ran
  * and stores were checked through the other mapping.
+ *
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -35,6 +35,7 @@
  * run.sh --widen delays these kernel functions (guest-kernel/widen/):
  * daxlab-widen: dax_iomap_pte_fault,dax_insert_entry
  * daxlab-widen: truncate_pagecache_range,dax_layout_busy_page_range
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

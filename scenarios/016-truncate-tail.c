@@ -21,6 +21,8 @@
  *  - the same when the data (tail included) was stored through the shared
  *    mapping, not msync()ed, before the truncate;
  *  - no kernel warning (the agent's dmesg check).
+ *
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

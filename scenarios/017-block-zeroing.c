@@ -26,6 +26,8 @@
  *  - no kernel warning (the agent's dmesg check).
  * And the test tested something: the new files got blocks that the secret
  * files had (FIEMAP before the delete and after the new writes).
+ *
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

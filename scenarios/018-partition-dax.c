@@ -20,6 +20,7 @@
  * A kernel that refuses DAX on partitions gets a SKIP with its reason.
  *
  * daxlab-needs: pmem1
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

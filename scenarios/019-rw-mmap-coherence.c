@@ -38,6 +38,8 @@
  * or one that outlives the stores, is a hit.
  * The race ran if mapping accesses overlapped a pwrite() of the same page
  * and pwrite() filled holes whose zero page a mapping had read.
+ *
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

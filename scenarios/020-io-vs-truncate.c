@@ -35,6 +35,7 @@
  *
  * run.sh --widen delays these kernel functions (guest-kernel/widen/):
  * daxlab-widen: dax_iomap_rw,dax_iomap_pte_fault,truncate_pagecache
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

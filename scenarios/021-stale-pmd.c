@@ -31,6 +31,7 @@
  *
  * run.sh --widen delays these kernel functions (guest-kernel/widen/):
  * daxlab-widen: dax_iomap_pmd_fault,dax_iomap_rw,unmap_mapping_pages
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

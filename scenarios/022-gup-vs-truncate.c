@@ -33,6 +33,7 @@
  *
  * run.sh --widen delays these kernel functions (guest-kernel/widen/):
  * daxlab-widen: dax_layout_busy_page_range,truncate_pagecache_range,truncate_pagecache
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -27,6 +27,9 @@
  * not write-protect after writeback fails checkpoint 4. The TAP points
  * check what the guest itself can see: the file is DAX, FIEMAP found the
  * pages, and read() returns each data after its fsync.
+ *
+ * daxlab-groups: default series crash
+ * daxlab-crash: lines
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +42,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "../emulator/daxlab-marker.h"
+#include "daxlab-marker.h"
+#include "daxlab-protocol.h"
 #include "lib/daxenv.h"
 #include "lib/tap.h"
 
@@ -60,7 +64,8 @@ static void expect(unsigned long long cp, const long long *dev, uint8_t old_b, u
 {
 	for (unsigned p = 0; p < NPAGES; p++)
 		for (unsigned l = 0; l < PAGE / LINE; l += LINE_STEP)
-			tap_diag("daxlab-crash-expect: checkpoint=%llu devoffset=%lld old=0x%02x "
+			tap_diag(DAXLAB_TAG_CRASH_EXPECT
+			         ": checkpoint=%llu devoffset=%lld old=0x%02x "
 			         "new=0x%02x durable=%s samples=%s seen=- name=%s-p%u-l%u",
 			         cp, dev[p] + l * LINE, old_b, new_b, durable, samples, tag, p, l);
 }

@@ -64,6 +64,7 @@
  * pwrite() calls it too, after its own block lookup, and a slower pwrite()
  * narrows the window rather than widening it.
  * daxlab-widen: dax_iomap_direct_access,dax_insert_entry,__mark_inode_dirty
+ * daxlab-groups: default series
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -16,17 +16,17 @@
  *   sys-read-4096,   the same file through pread() and pwrite() (the kernel
  *   sys-write-4096   copies from and to the NV-DIMM)
  * Each phase is a marked window (ids below); its guest-measured figures are
- * a TAP diagnostic "# pmem-perf: phase=... window=... ops=... bytes=...
- * ns=... ns_per_op=... gbps=... base_ns_per_op=..." that run.sh gathers
- * into pmem-perf.json, next to the plugin's modelled figures for the same
- * windows. base_ns_per_op is the same work with --latency-mode stall
- * suspended (DAXLAB_MARK_STALL 0: the vCPU runs as under dram), measured in
- * the same run: for the chase, repetitions alternate between the two
- * inside its window, so host drift hits both alike; for the other phases
- * a pass in window id + 1000 runs first (inside a window too, so that the
- * plugin's own cost of modelling it is the same in both). The slowdown a
- * program sees under stall is ns_per_op - base_ns_per_op.
- * Everything is seeded and fixed-size: the same program every run.
+ * a TAP diagnostic "# daxlab-perf: phase=... window=... ops=... bytes=...
+ * ns=... ns_per_op=... gbps=... base_ns_per_op=..." that the host gathers
+ * into pmem-perf.json (the host's daxlab-collect), next to the plugin's modelled figures for the
+ * same windows. base_ns_per_op is the same work with --latency-mode stall suspended
+ * (DAXLAB_MARK_STALL 0: the vCPU runs as under dram), measured in the same run: for the chase,
+ * repetitions alternate between the two inside its window, so host drift hits both alike; for the
+ * other phases a pass in window id + 1000 runs first (inside a window too, so that the plugin's own
+ * cost of modelling it is the same in both). The slowdown a program sees under stall is ns_per_op -
+ * base_ns_per_op. Everything is seeded and fixed-size: the same program every run.
+ *
+ * daxlab-groups: perf
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../emulator/daxlab-marker.h"
+#include "daxlab-marker.h"
+#include "daxlab-protocol.h"
 #include "lib/daxenv.h"
 #include "lib/tap.h"
 
@@ -79,12 +80,12 @@ static uint64_t now_ns(void)
 static void report(const char *phase, int window, uint64_t ops, uint64_t bytes, uint64_t ns,
                    double ns_per_op, double base_ns_per_op, double stall)
 {
-	tap_diag(
-	    "pmem-perf: phase=%s window=%d ops=%llu bytes=%llu ns=%llu ns_per_op=%.2f gbps=%.4f "
-	    "base_ns_per_op=%.2f stall_ns_per_op=%.2f",
-	    phase, window, (unsigned long long)ops, (unsigned long long)bytes,
-	    (unsigned long long)ns, ns_per_op, ns ? (double)bytes / (double)ns : 0.0,
-	    base_ns_per_op, stall);
+	tap_diag(DAXLAB_TAG_PERF
+	         ": phase=%s window=%d ops=%llu bytes=%llu ns=%llu ns_per_op=%.2f gbps=%.4f "
+	         "base_ns_per_op=%.2f stall_ns_per_op=%.2f",
+	         phase, window, (unsigned long long)ops, (unsigned long long)bytes,
+	         (unsigned long long)ns, ns_per_op, ns ? (double)bytes / (double)ns : 0.0,
+	         base_ns_per_op, stall);
 }
 
 /* Stall mode's busy-waits on (1) or off (0: as under dram) for this vCPU. */

@@ -3,6 +3,8 @@
  *
  * Not a DAX scenario: it proves that the host notices a kernel panic and
  * reports it as a failure instead of a pass. Uses sysrq-trigger 'c'.
+ *
+ * daxlab-groups: selftest
  */
 #include "lib/daxenv.h"
 #include "lib/tap.h"

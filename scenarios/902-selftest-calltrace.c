@@ -4,6 +4,8 @@
  * Not a DAX scenario: every TAP point passes, yet the scenario must be
  * reported failed, because the agent's dmesg check finds the backtrace
  * that sysrq 'l' (show backtrace of all active CPUs) prints.
+ *
+ * daxlab-groups: selftest
  */
 #include "lib/daxenv.h"
 #include "lib/tap.h"

@@ -7,6 +7,8 @@
  * hit, keep the witness, and build the hit's time line (with --trace, the
  * plugin's hit marker must be on it). Its TAP points pass: only the hit
  * makes it fail.
+ *
+ * daxlab-groups: selftest
  */
 #include <stdint.h>
 #include <unistd.h>

@@ -11,12 +11,14 @@ usage: scripts/install-deps.sh [--tests] [--check]
 Installs daxlab's host dependencies with apt-get (Debian 12, as root):
 QEMU 10.x from bookworm-backports (the apt source is added if missing),
 busybox-static, kmod, cpio, ndctl, e2fsprogs, xfsprogs, libglib2.0-dev,
+libjansson-dev and jq (the host reads and writes its JSON with them),
 python3-pytest, gnuplot-nox (the latency model's plot), plus gcc, make,
 xz-utils and pkg-config.
 
   --tests   also what only the tests need: chromium (report.html is
-            opened in headless Chromium) and libvirt 11 from
-            bookworm-backports (run.sh --libvirt, campaigns over URIs)
+            opened in headless Chromium), clang with libFuzzer (the
+            parsers are fuzzed) and libvirt 11 from bookworm-backports
+            (run.sh --libvirt, campaigns over URIs)
   --check   only report what is missing; exit 1 if anything is
 USAGE
 }
@@ -40,9 +42,9 @@ done
 
 # Packages from bookworm itself.
 BASE_PKGS="busybox-static kmod cpio ndctl e2fsprogs xfsprogs libglib2.0-dev
-python3-pytest gcc make xz-utils pkg-config dpkg-dev ca-certificates
-shellcheck clang-format gnuplot-nox"
-[ $tests = 0 ] || BASE_PKGS="$BASE_PKGS chromium"
+libjansson-dev jq python3-pytest gcc make xz-utils pkg-config dpkg-dev
+ca-certificates shellcheck clang-format gnuplot-nox"
+[ $tests = 0 ] || BASE_PKGS="$BASE_PKGS chromium clang libclang-rt-14-dev"
 # Packages that must come from bookworm-backports (QEMU 10.x).
 BPO_PKGS="qemu-system-x86 qemu-utils"
 [ $tests = 0 ] || BPO_PKGS="$BPO_PKGS libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"

@@ -13,11 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../emulator/daxlab-marker.h"
+#include "daxlab-marker.h"
+#include "daxlab-protocol.h"
 #include "tap.h"
 
-#define WITNESS_FILES 5 /* hits that keep a witness file; later ones are counted */
-#define HIT_LINES 20    /* hits printed as "# daxlab-hit:" lines; all are counted */
+#define WITNESS_FILES                                                                              \
+	DAXLAB_WITNESS_FILES /* hits that keep a witness file; later ones are counted */
+#define HIT_LINES 20         /* hits printed as "# daxlab-hit:" lines; all are counted */
 #define THREAD_STACK (256u << 10)
 #define MAX_THREADS 64
 
@@ -344,8 +346,9 @@ void race_hit(const char *what, ...)
 		first_hit_ns = now;
 	}
 	if (nhits <= HIT_LINES)
-		tap_diag("daxlab-hit: n=%u round=%u seed=%llu ns=%llu what=%s", nhits, round,
-		         (unsigned long long)(camp_seed + round), (unsigned long long)now, line);
+		tap_diag(DAXLAB_TAG_HIT ": n=%u round=%u seed=%llu ns=%llu what=%.*s", nhits, round,
+		         (unsigned long long)(camp_seed + round), (unsigned long long)now,
+		         DAXLAB_CAP_TEXT, line);
 	if (witness) {
 		fclose(witness);
 		witness = NULL;
@@ -413,8 +416,8 @@ bool race_known(const char *what, ...)
 		return true;
 	}
 	if (__atomic_fetch_add(&nknown, 1, __ATOMIC_RELAXED) < WITNESS_FILES)
-		tap_diag("daxlab-known: round=%u what=%s",
-		         __atomic_load_n(&cur_round, __ATOMIC_RELAXED), line);
+		tap_diag(DAXLAB_TAG_KNOWN ": round=%u what=%.*s",
+		         __atomic_load_n(&cur_round, __ATOMIC_RELAXED), DAXLAB_CAP_TEXT, line);
 	return false;
 }
 
@@ -439,13 +442,14 @@ void race_end(void)
 		witness = NULL;
 	}
 	if (nhits)
-		tap_diag("daxlab-campaign: iterations=%u seconds=%.3f hits=%u known=%u "
-		         "first_hit_round=%u first_hit_seconds=%.3f seed=%llu",
+		tap_diag(DAXLAB_TAG_CAMPAIGN ": iterations=%u seconds=%.3f hits=%u known=%u "
+		                             "first_hit_round=%u first_hit_seconds=%.3f seed=%llu",
 		         rounds_run, secs, nhits, race_knowns(), first_hit_round,
 		         (double)(first_hit_ns - camp_start_ns) / 1e9,
 		         (unsigned long long)camp_seed);
 	else
-		tap_diag("daxlab-campaign: iterations=%u seconds=%.3f hits=0 known=%u seed=%llu",
+		tap_diag(DAXLAB_TAG_CAMPAIGN
+		         ": iterations=%u seconds=%.3f hits=0 known=%u seed=%llu",
 		         rounds_run, secs, race_knowns(), (unsigned long long)camp_seed);
 	pthread_mutex_unlock(&hit_lock);
 }

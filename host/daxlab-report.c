@@ -1,0 +1,468 @@
+/*
+ * daxlab-report - RUN_DIR/report.html: one self-contained page (no
+ * network, no scripts) from a run directory (summary.json and the files
+ * next to it) or a campaign directory (campaign.json).
+ *
+ *   daxlab-report RUN_DIR
+ *
+ * Every string and file excerpt on the page is HTML-escaped after its
+ * bytes are cleaned (text.c): the guest wrote most of them. The one thing
+ * inlined as markup is the latency plot, which the host drew with gnuplot
+ * from numbers the collector checked, and only when it holds no script.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "collect.h"
+
+static const char *style =
+    "<style>\n"
+    "body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1200px}\n"
+    "h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid "
+    "#ccc;padding-bottom:4px;margin-top:28px}\n"
+    "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid "
+    "#ccc;padding:3px 8px;text-align:left;vertical-align:top}\n"
+    "th{background:#f2f2f2}.pass{background:#dff0d8}.fail,.timeout{background:#f2dede}.skip{"
+    "background:#fcf8e3}\n"
+    "pre{background:#f7f7f7;border:1px solid "
+    "#ddd;padding:6px;overflow-x:auto;font-size:12px;max-height:420px}\n"
+    "details{margin:6px 0}summary{cursor:pointer;font-weight:600}.facts "
+    "td:first-child{font-weight:600}\n"
+    ".plot svg{max-width:100%;height:auto}\n"
+    "</style>";
+
+static int dirfd = -1;
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+/* A JSON value as text (strings bare, numbers as numbers). */
+static void put_value(FILE *f, const json_t *v)
+{
+	char *s;
+
+	if (json_is_string(v)) {
+		html_put(f, json_string_value(v));
+		return;
+	}
+	s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(10));
+	if (s)
+		html_put(f, s);
+	free(s);
+}
+
+/* "key: value, ..." of a flat object. */
+static void put_object(FILE *f, const json_t *o)
+{
+	const char *k;
+	json_t *v;
+	bool first = true;
+
+	json_object_foreach((json_t *)o, k, v)
+	{
+		if (json_is_object(v) || json_is_array(v))
+			continue;
+		fputs(first ? "" : ", ", f);
+		html_put(f, k);
+		fputs(": ", f);
+		put_value(f, v);
+		first = false;
+	}
+}
+
+static json_t *load(const char *name)
+{
+	size_t n;
+	char *s = read_capped(dirfd, name, 64 << 20, &n);
+	json_t *j = s ? json_loadb(s, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+
+	free(s);
+	return j;
+}
+
+/* A safe relative name from a JSON field (no "..", not absolute). */
+static bool rel_ok(const char *name)
+{
+	return name[0] && name[0] != '/' && !strstr(name, "..");
+}
+
+/* <pre> of at most @max lines of @name, with a note when cut. */
+static void pre(FILE *f, const char *name, unsigned max)
+{
+	size_t n;
+	char *s = rel_ok(name) ? read_capped(dirfd, name, 16 << 20, &n) : NULL;
+	unsigned lines = 0, total = 0;
+	const char *cut = NULL;
+
+	if (!s || !n) {
+		free(s);
+		return;
+	}
+	for (const char *p = s; p < s + n; p++)
+		if (*p == '\n' && ++total == max)
+			cut = p + 1;
+	if (n && s[n - 1] != '\n')
+		total++;
+	fputs("<pre>", f);
+	html_put_n(f, s, cut ? (size_t)(cut - s) : n);
+	lines = cut ? max : total;
+	if (total > lines) {
+		fprintf(f, "... (%u more lines in ", total - lines);
+		html_put(f, name);
+		fputs(")\n", f);
+	}
+	fputs("</pre>\n", f);
+	free(s);
+}
+
+static bool exists(const char *name)
+{
+	struct stat st;
+
+	return rel_ok(name) && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
+/* Whether @s has an event-handler attribute (" onload=", " onclick=", ...). */
+static bool has_handler(const char *s)
+{
+	for (const char *p = s; (p = strcasestr(p, " on")); p += 3) {
+		const char *q = p + 3;
+
+		while ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z'))
+			q++;
+		while (*q == ' ')
+			q++;
+		if (q > p + 3 && *q == '=')
+			return true;
+	}
+	return false;
+}
+
+/* The latency plot, inlined only if it is plain SVG without script. */
+static void put_plot(FILE *f)
+{
+	size_t n;
+	char *svg = read_capped(dirfd, "pmem-perf.svg", 4 << 20, &n), *start;
+
+	if (!svg)
+		return;
+	start = strstr(svg, "<svg");
+	if (!start || memchr(svg, 0, n) || strcasestr(svg, "<script") ||
+	    strcasestr(svg, "javascript:") || has_handler(svg) || strcasestr(svg, "<foreign")) {
+		fputs("<p>(pmem-perf.svg is not a plain plot; not shown)</p>\n", f);
+	} else {
+		fputs("<div class=\"plot\">", f);
+		fputs(start, f);
+		fputs("</div>\n", f);
+	}
+	free(svg);
+}
+
+static void head(FILE *f, const char *what, const char *id)
+{
+	fputs("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">", f);
+	fprintf(f, "<title>daxlab %s ", what);
+	html_put(f, id);
+	fprintf(f, "</title>%s</head><body>\n<h1>daxlab %s ", style, what);
+	html_put(f, id);
+	fputs("</h1>\n", f);
+}
+
+static void row(FILE *f, const char *k, const json_t *v)
+{
+	fputs("<tr><td>", f);
+	html_put(f, k);
+	fputs("</td><td>", f);
+	put_value(f, v);
+	fputs("</td></tr>\n", f);
+}
+
+/* --------------------------------------------------------------- campaign */
+static void campaign(FILE *f, json_t *c)
+{
+	size_t i;
+	json_t *job;
+
+	head(f, "campaign", jstr(c, "campaign_id"));
+	fputs("<table class=\"facts\">\n", f);
+	row(f, "file", json_object_get(c, "file"));
+	row(f, "jobs at once", json_object_get(c, "jobs"));
+	row(f, "where", json_object_get(c, "uris"));
+	row(f, "runs", json_object_get(c, "runs"));
+	row(f, "passed", json_object_get(c, "passed"));
+	row(f, "failed", json_object_get(c, "failed"));
+	row(f, "wall seconds", json_object_get(c, "wall_seconds"));
+	fputs("</table>\n<h2>Summary</h2><table><tr><th>job</th><th>where</th><th>arguments</th>"
+	      "<th>result</th><th>scenarios</th><th>run directory</th></tr>\n",
+	      f);
+	json_array_foreach(json_object_get(c, "job_list"), i, job)
+	{
+		json_int_t rc = json_integer_value(json_object_get(job, "exit"));
+
+		fprintf(f, "<tr class=\"%s\"><td>", rc == 0 ? "pass" : "fail");
+		put_value(f, json_object_get(job, "job"));
+		fputs("</td><td>", f);
+		html_put(f, jstr(job, "uri"));
+		fputs("</td><td><code>", f);
+		html_put(f, jstr(job, "args"));
+		fputs("</code></td><td>", f);
+		if (rc == 0)
+			fputs("pass", f);
+		else
+			fprintf(f, "fail (exit %lld)", (long long)rc);
+		fputs("</td><td>", f);
+		put_object(f, json_object_get(job, "totals"));
+		fputs("</td><td>", f);
+		html_put(f, jstr(job, "run_dir"));
+		fputs("</td></tr>\n", f);
+	}
+	fputs("</table>\n<h2>Scenarios over all runs</h2>\n", f);
+	pre(f, "scenarios.txt", 400);
+	fputs("</body></html>\n", f);
+}
+
+/* -------------------------------------------------------------------- run */
+static void scenario(FILE *f, const json_t *s)
+{
+	const char *name = jstr(s, "name"), *fs = jstr(s, "fs"), *st = jstr(s, "status");
+	char tap[200], file[220];
+	const json_t *camp = json_object_get(s, "campaign"),
+	             *crash = json_object_get(s, "crash_check");
+
+	fputs("<details id=\"s-", f);
+	html_put(f, name);
+	fputc('-', f);
+	html_put(f, fs);
+	fprintf(f, "\"%s><summary>", strcmp(st, "pass") ? " open" : "");
+	html_put(f, name);
+	fputs(" on ", f);
+	html_put(f, fs);
+	fputs(": ", f);
+	html_put(f, st);
+	fputs("</summary>\n", f);
+	snprintf(tap, sizeof(tap), "expect/%s-%s.out", name, fs);
+	snprintf(file, sizeof(file), "%s.bad", tap);
+	fputs("<p>TAP</p>\n", f);
+	pre(f, exists(file) ? file : tap, 60);
+	snprintf(file, sizeof(file), "expect/%s-%s.diff", name, fs);
+	if (exists(file)) {
+		fputs("<p>difference to its golden output (scenarios/*.out)</p>\n", f);
+		pre(f, file, 40);
+	}
+	snprintf(file, sizeof(file), "dmesg/%s-%s.txt", name, fs);
+	if (exists(file)) {
+		fputs("<p>kernel log during the scenario</p>\n", f);
+		pre(f, file, 40);
+	}
+	if (camp) {
+		fputs("<p>race campaign: ", f);
+		put_object(f, camp);
+		fputs("</p>\n", f);
+	}
+	if (crash) {
+		fputs("<p>crash check: ", f);
+		put_object(f, crash);
+		fputs("</p>\n", f);
+		pre(f, jstr(crash, "report"), 40);
+	}
+	for (unsigned k = 1; k <= DAXLAB_WITNESS_FILES; k++) {
+		snprintf(file, sizeof(file), "hits/%s-%s/hit-%u.txt", name, fs, k);
+		if (!exists(file))
+			continue;
+		fprintf(f, "<p>race hit %u</p>\n", k);
+		pre(f, file, 20);
+		snprintf(file, sizeof(file), "hits/%s-%s/timeline-%u.txt", name, fs, k);
+		if (exists(file)) {
+			fprintf(f,
+			        "<p>time line around hit %u: fs_dax events and pmem flush/fence "
+			        "events</p>\n",
+			        k);
+			pre(f, file, 80);
+		}
+	}
+	fputs("</details>\n", f);
+}
+
+static void run(FILE *f, json_t *s)
+{
+	static const char *const facts[] = {"started",
+	                                    "kernel",
+	                                    "qemu_version",
+	                                    "cpu_model",
+	                                    "cpu_flush_instructions",
+	                                    "persist",
+	                                    "guest_persistence_domain",
+	                                    "plugin",
+	                                    "guest_status",
+	                                    "guest_reason",
+	                                    NULL};
+	json_t *stats = load("pmem-stats.json"), *model = load("pmem-model.json"), *v;
+	size_t i;
+	const char *k;
+
+	head(f, "run", jstr(s, "run_id"));
+	fputs("<table class=\"facts\">\n", f);
+	for (const char *const *p = facts; *p; p++) {
+		char label[64];
+
+		snprintf(label, sizeof(label), "%s", *p);
+		for (char *c = label; *c; c++)
+			if (*c == '_')
+				*c = ' ';
+		row(f, label, json_object_get(s, *p));
+	}
+	fputs("<tr><td>filesystems</td><td>", f);
+	json_array_foreach(json_object_get(s, "fs"), i, v)
+	{
+		fputs(i ? ", " : "", f);
+		put_value(f, v);
+	}
+	fputs("</td></tr>\n<tr><td>QEMU time</td><td>", f);
+	put_value(f, json_object_get(s, "qemu_seconds"));
+	fputs(" s wall, ", f);
+	put_value(f, json_object_get(s, "qemu_cpu_seconds"));
+	fputs(" s CPU; ", f);
+	put_value(f, json_object_get(s, "cpus"));
+	fputs(" vCPUs, ", f);
+	put_value(f, json_object_get(s, "pmem_size"));
+	fputs(" NV-DIMM</td></tr>\n<tr><td>totals</td><td>", f);
+	put_object(f, json_object_get(s, "totals"));
+	fputs("</td></tr>\n</table>\n", f);
+
+	fputs("<h2>Summary</h2><table><tr><th>scenario</th><th>fs</th><th>result</th><th>DAX</th>"
+	      "<th>seconds</th><th>reason</th></tr>\n",
+	      f);
+	json_array_foreach(json_object_get(s, "scenarios"), i, v)
+	{
+		const char *st = jstr(v, "status");
+
+		fputs("<tr class=\"", f);
+		html_put(f, st);
+		fputs("\"><td><a href=\"#s-", f);
+		html_put(f, jstr(v, "name"));
+		fputc('-', f);
+		html_put(f, jstr(v, "fs"));
+		fputs("\">", f);
+		html_put(f, jstr(v, "name"));
+		fputs("</a></td><td>", f);
+		html_put(f, jstr(v, "fs"));
+		fputs("</td><td>", f);
+		html_put(f, st);
+		fputs("</td><td>", f);
+		put_value(f, json_object_get(v, "dax"));
+		fputs("</td><td>", f);
+		put_value(f, json_object_get(v, "duration"));
+		fputs("</td><td>", f);
+		html_put(f, jstr(v, "reason"));
+		fputs("</td></tr>\n", f);
+	}
+	fputs("</table>\n<h2>Scenarios</h2>\n", f);
+	json_array_foreach(json_object_get(s, "scenarios"), i, v) scenario(f, v);
+
+	if (stats) {
+		fputs("<h2>NV-DIMM: persistence and "
+		      "counters</h2><table><tr><th>counter</th><th>whole "
+		      "run</th></tr>\n",
+		      f);
+		json_object_foreach(json_object_get(stats, "counters"), k, v) row(f, k, v);
+		fputs("</table>\n", f);
+		if (json_object_get(stats, "persistence")) {
+			fputs("<p>persistence model (", f);
+			html_put(f, jstr(stats, "persist"));
+			fputs("): ", f);
+			put_object(f, json_object_get(stats, "persistence"));
+			fputs("</p>\n", f);
+		}
+	}
+	if (model) {
+		static const char *const cols[] = {"modelled_ns", "dram_ns",    "loads",
+		                                   "flushes",     "bytes_read", "bytes_written",
+		                                   NULL};
+
+		fputs("<h2>Latency and bandwidth model</h2>\n<p>", f);
+		put_object(f, json_object_get(s, "latency"));
+		fputs("</p>\n", f);
+		put_plot(f);
+		fputs("<table><tr><th>window</th><th>modelled ns</th><th>dram ns</th><th>loads</th>"
+		      "<th>flushes</th><th>bytes read</th><th>bytes written</th></tr>\n",
+		      f);
+		json_array_foreach(json_object_get(model, "windows"), i, v)
+		{
+			fputs("<tr><td>", f);
+			put_value(f, json_object_get(v, "id"));
+			for (const char *const *c = cols; *c; c++) {
+				fputs("</td><td>", f);
+				put_value(f, json_object_get(v, *c));
+			}
+			fputs("</td></tr>\n", f);
+		}
+		fputs("</table>\n", f);
+	}
+	fputs("<h2>Files</h2><p>Everything above comes from the run directory: summary.json, "
+	      "tap.txt, expect/, dmesg/, hits/, pmem-stats.json, pmem-model.json, "
+	      "console.log.</p>\n</body></html>\n",
+	      f);
+	json_decref(stats);
+	json_decref(model);
+}
+
+int main(int argc, char **argv)
+{
+	json_t *j;
+	FILE *f;
+	int fd;
+	bool is_campaign;
+
+	if (argc != 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		fprintf(argc == 2 ? stdout : stderr,
+		        "usage: daxlab-report RUN_DIR\n\n"
+		        "Writes RUN_DIR/report.html from RUN_DIR/summary.json and the files next\n"
+		        "to it, or, for a campaign directory, from RUN_DIR/campaign.json.\n");
+		return argc == 2 ? 0 : 2;
+	}
+	dirfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		fprintf(stderr, "daxlab-report: no such run directory: %s\n", argv[1]);
+		return 2;
+	}
+	j = load("campaign.json");
+	is_campaign = j != NULL;
+	if (!j)
+		j = load("summary.json");
+	if (!j || !json_is_object(j)) {
+		fprintf(stderr, "daxlab-report: %s has no readable summary.json or campaign.json\n",
+		        argv[1]);
+		return 2;
+	}
+	unlinkat(dirfd, "report.html.tmp", 0);
+	fd = openat(dirfd, "report.html.tmp", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	            0600);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		fprintf(stderr, "daxlab-report: cannot write in %s: %s\n", argv[1],
+		        strerror(errno));
+		return 2;
+	}
+	if (is_campaign)
+		campaign(f, j);
+	else
+		run(f, j);
+	json_decref(j);
+	if (fclose(f) != 0 || renameat(dirfd, "report.html.tmp", dirfd, "report.html") != 0) {
+		fprintf(stderr, "daxlab-report: writing report.html failed: %s\n", strerror(errno));
+		return 2;
+	}
+	close(dirfd);
+	return 0;
+}

@@ -1,0 +1,137 @@
+# shellcheck shell=bash
+# One description of a guest machine, and what is made from it: the QEMU
+# command line (direct runs, recovery guests) and the libvirt domain XML.
+# The layout (where the NV-DIMMs sit, maxmem, slots) is computed here once.
+#
+# A machine is the associative array M plus the list M_DIMMS:
+#   M[cpus] M[cpu] M[mem] (e.g. 1G)        vCPUs, CPU model, RAM
+#   M[kernel] M[initrd] M[cmdline]        what boots
+#   M[persistence]                         nvdimm-persistence= (or empty)
+#   M[console] M[tap] M[files]             the serial ports' files ("" = none);
+#   M[console_stdio]=1                     the console on this terminal instead
+#   M[plugin] M[plugin_log]                -plugin argument (or empty)
+#   M[rr]                                  -icount argument (or empty)
+#   M_DIMMS=("PATH:MIB" ...)               NV-DIMMs, the first one watched
+
+# Where QEMU (pc machine) puts the first NV-DIMM for RAM_MIB of RAM: RAM
+# below 4 GiB up to 3.5 GiB (3 GiB when more, gigabyte-aligned), the rest
+# above 4 GiB; device memory starts at the next GiB after that. The guest's
+# /proc/iomem is checked against this after the run.
+pmem_base_for() { # RAM_MIB
+	local above=0
+	[ "$1" -lt 3584 ] || above=$(($1 - 3072))
+	printf '0x%x' $(((4096 + (above + 1023) / 1024 * 1024) * 1024 * 1024))
+}
+
+# MAXMEM (MiB) and SLOTS of the memory hotplug area for the machine M.
+machine_layout() {
+	local d dimm_mib=0
+	for d in "${M_DIMMS[@]}"; do dimm_mib=$((dimm_mib + ${d##*:})); done
+	MAXMEM=$(($(to_mib "${M[mem]}") + dimm_mib + 1024))
+	SLOTS=${#M_DIMMS[@]}
+	[ "$SLOTS" -ge 2 ] || SLOTS=2
+}
+
+# QEMU_ARGV: the machine as a qemu-system-x86_64 command line.
+machine_qemu_argv() {
+	local i d machine=pc,nvdimm=on
+	machine_layout
+	[ -z "${M[persistence]:-}" ] || machine="$machine,nvdimm-persistence=${M[persistence]}"
+	QEMU_ARGV=(qemu-system-x86_64 -accel tcg -cpu "${M[cpu]}" -smp "${M[cpus]}"
+		-kernel "${M[kernel]}" -initrd "${M[initrd]}" -append "${M[cmdline]}"
+		-display none -monitor none -no-reboot -machine "$machine"
+		-m "${M[mem]},slots=$SLOTS,maxmem=${MAXMEM}M")
+	[ -z "${M[rr]:-}" ] || QEMU_ARGV+=(-icount "${M[rr]}")
+	for i in "${!M_DIMMS[@]}"; do
+		d=${M_DIMMS[$i]}
+		# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
+		QEMU_ARGV+=(-object "memory-backend-file,id=mem$i,share=on,mem-path=${d%:*},size=${d##*:}M"
+			-device "nvdimm,id=nv$i,memdev=mem$i")
+	done
+	# shellcheck disable=SC2054
+	if [ "${M[console_stdio]:-0}" = 1 ]; then
+		QEMU_ARGV+=(-chardev "stdio,id=con,signal=off,logfile=${M[console]}" -serial chardev:con)
+	else
+		QEMU_ARGV+=(-chardev "file,id=con,path=${M[console]}" -serial chardev:con)
+	fi
+	# shellcheck disable=SC2054
+	QEMU_ARGV+=(-chardev "file,id=tap,path=${M[tap]}" -serial chardev:tap)
+	# shellcheck disable=SC2054
+	if [ -n "${M[files]:-}" ]; then
+		QEMU_ARGV+=(-chardev "file,id=files,path=${M[files]}" -serial chardev:files)
+	else
+		QEMU_ARGV+=(-serial null)
+	fi
+	[ -z "${M[plugin]:-}" ] || QEMU_ARGV+=(-plugin "${M[plugin]}" -d plugin -D "${M[plugin_log]}")
+	return 0
+}
+
+# Text for an XML attribute or element, escaped.
+xml_esc() {
+	local s=$1
+	s=${s//&/&amp;}
+	s=${s//</&lt;}
+	s=${s//>/&gt;}
+	s=${s//\'/&apos;}
+	s=${s//\"/&quot;}
+	printf '%s' "$s"
+}
+
+# The machine as a libvirt domain NAME (type qemu: TCG), on stdout.
+machine_domain_xml() {
+	local name=$1 mem_mib d a qargs=() dimms=0 port=0 f last_cpu
+	machine_layout
+	last_cpu=$((${M[cpus]} - 1))
+	mem_mib=$(to_mib "${M[mem]}")
+	for d in "${M_DIMMS[@]}"; do dimms=$((dimms + ${d##*:})); done
+	[ -z "${M[persistence]:-}" ] || qargs+=(-machine "nvdimm-persistence=${M[persistence]}")
+	[ -z "${M[plugin]:-}" ] || qargs+=(-plugin "${M[plugin]}" -d plugin -D "${M[plugin_log]}")
+	cat <<XML
+<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>$(xml_esc "$name")</name>
+  <description>daxlab run (run.sh --libvirt): TCG, the daxlab-pmem plugin on the NV-DIMM</description>
+  <maxMemory slots='$SLOTS' unit='MiB'>$MAXMEM</maxMemory>
+  <memory unit='MiB'>$((mem_mib + dimms))</memory>
+  <vcpu>${M[cpus]}</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$(xml_esc "${M[kernel]}")</kernel>
+    <initrd>$(xml_esc "${M[initrd]}")</initrd>
+    <cmdline>$(xml_esc "${M[cmdline]}")</cmdline>
+  </os>
+  <features><acpi/></features>
+XML
+	if [ "${M[cpu]}" = max ]; then
+		echo "  <cpu mode='maximum' check='none'>"
+	else
+		echo "  <cpu mode='custom' match='exact' check='none'><model fallback='forbid'>$(xml_esc "${M[cpu]}")</model>"
+	fi
+	cat <<XML
+    <numa><cell id='0' cpus='0-$last_cpu' memory='$mem_mib' unit='MiB'/></numa>
+  </cpu>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <emulator>$(xml_esc "$(command -v qemu-system-x86_64)")</emulator>
+XML
+	for f in "${M[console]}" "${M[tap]}" "${M[files]}"; do
+		echo "    <serial type='file'><source path='$(xml_esc "$f")'/><target port='$port'/></serial>"
+		port=$((port + 1))
+	done
+	for d in "${M_DIMMS[@]}"; do
+		cat <<XML
+    <memory model='nvdimm' access='shared'>
+      <source><path>$(xml_esc "${d%:*}")</path></source>
+      <target><size unit='MiB'>${d##*:}</size><node>0</node></target>
+    </memory>
+XML
+	done
+	echo "    <memballoon model='none'/>"
+	echo "  </devices>"
+	echo "  <qemu:commandline>"
+	for a in ${qargs[@]+"${qargs[@]}"}; do echo "    <qemu:arg value='$(xml_esc "$a")'/>"; done
+	echo "  </qemu:commandline>"
+	echo "</domain>"
+}
