@@ -7,6 +7,7 @@ set -eu
 
 PROG=run.sh
 TOP=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${DAXLAB_CACHE:-$TOP/.cache}
 
 usage() {
 	cat <<'USAGE'
@@ -171,15 +172,12 @@ echo "    campaign directory: $camp"
 start=$(date +%s)
 
 run_job() { # N URI ARGS
-	local n=$1 uri=$2 dir rc=0 t0
+	local n=$1 uri=$2 dir rc=0 t0 args=()
 	dir=$camp/$(printf 'job-%03d' "$n")
 	t0=$(date +%s)
-	# shellcheck disable=SC2086 # ARGS are words made above
-	if [ "$uri" = direct ]; then
-		"$TOP/run.sh" $3 --results "$dir" >"$dir.log" 2>&1 </dev/null || rc=$?
-	else
-		"$TOP/run.sh" $3 --libvirt "$uri" --results "$dir" >"$dir.log" 2>&1 </dev/null || rc=$?
-	fi
+	read -r -a args <<<"$3" # words made above (split, never globbed)
+	[ "$uri" = direct ] || args+=(--libvirt "$uri")
+	"$TOP/run.sh" "${args[@]}" --results "$dir" >"$dir.log" 2>&1 </dev/null || rc=$?
 	echo "$rc $(($(date +%s) - t0))" >"$dir.rc"
 	# Each image is up to the NV-DIMM's size: a campaign of many guests
 	# would fill the disk with images nobody needs to look at.
@@ -202,27 +200,29 @@ wait
 trap - INT TERM
 
 # ------------------------------------------------------------ merge
-passed=0 failed=0 entries=""
+# Each job's summary.json, read with jq; campaign.json written with jq.
+passed=0 failed=0
 : >"$camp/scenarios.txt.tmp"
+: >"$camp/jobs.jsonl"
 for ((i = 0; i < total; i++)); do
 	n=$((i + 1))
 	dir=$camp/$(printf 'job-%03d' "$n")
 	read -r rc secs <"$dir.rc" || rc=255 secs=0
 	uri=${L_URI[$((i % ${#L_URI[@]}))]}
 	sum=$(readlink -f "$dir/latest/summary.json" 2>/dev/null || true)
-	totals="" rdir=""
-	if [ -n "$sum" ] && [ -f "$sum" ]; then
+	totals=null rdir=""
+	if [ -n "$sum" ] && [ -f "$sum" ] && totals=$(jq -c '.totals' "$sum" 2>/dev/null); then
 		rdir=${sum%/summary.json}
-		totals=$(sed -n 's/.*"totals": {\(.*\)}.*/\1/p' "$sum" | tr -d '"')
 		# one line per scenario result: the job's settings, then the result
-		grep '^    {"name": ' "$sum" | sed -E 's/^ *\{"name": "([^"]*)", "fs": "([^"]*)", "status": "([^"]*)".*/\1 \2 \3/' |
-			while read -r sn sfs sst; do
-				echo "$sn $sfs $sst job-$(printf '%03d' "$n") ${jobargs[$i]}"
-			done >>"$camp/scenarios.txt.tmp"
+		jq -r --arg job "job-$(printf '%03d' "$n")" --arg args "${jobargs[$i]}" \
+			'.scenarios[] | "\(.name) \(.fs) \(.status) \($job) \($args)"' "$sum" >>"$camp/scenarios.txt.tmp"
+	else
+		totals=null
 	fi
-	[ "$rc" = 0 ] && passed=$((passed + 1)) || failed=$((failed + 1))
-	entries="$entries${entries:+,
-}    {\"job\": $n, \"uri\": \"$uri\", \"args\": \"${jobargs[$i]}\", \"exit\": $rc, \"seconds\": $secs, \"run_dir\": \"${rdir#"$camp"/}\", \"totals\": \"$totals\"}"
+	if [ "$rc" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+	jq -n -c --argjson job "$n" --arg uri "$uri" --arg args "${jobargs[$i]}" --argjson exit "$rc" \
+		--argjson secs "$secs" --arg rdir "${rdir#"$camp"/}" --argjson totals "$totals" \
+		'{job: $job, uri: $uri, args: $args, exit: $exit, seconds: $secs, run_dir: $rdir, totals: $totals}' >>"$camp/jobs.jsonl"
 done
 {
 	echo "# scenario fs result job arguments"
@@ -233,23 +233,13 @@ done
 } >"$camp/scenarios.txt"
 rm -f "$camp/scenarios.txt.tmp"
 wall=$(($(date +%s) - start))
-cat >"$camp/campaign.json" <<JSON
-{
-  "campaign_id": "$camp_id",
-  "file": "$(basename "$file")",
-  "jobs": $njobs,
-  "uris": "${L_URI[*]}",
-  "runs": $total,
-  "keep_images": "$keep_images",
-  "passed": $passed,
-  "failed": $failed,
-  "wall_seconds": $wall,
-  "job_list": [
-$entries
-  ]
-}
-JSON
-"$TOP/scripts/report.sh" "$camp" || echo "$PROG: writing the campaign's report.html failed" >&2
+jq -s --arg id "$camp_id" --arg file "$(basename "$file")" --argjson jobs "$njobs" --arg uris "${L_URI[*]}" \
+	--argjson runs "$total" --arg keep "$keep_images" --argjson passed "$passed" --argjson failed "$failed" \
+	--argjson wall "$wall" \
+	'{campaign_id: $id, file: $file, jobs: $jobs, uris: $uris, runs: $runs, keep_images: $keep,
+	  passed: $passed, failed: $failed, wall_seconds: $wall, job_list: .}' "$camp/jobs.jsonl" >"$camp/campaign.json"
+rm -f "$camp/jobs.jsonl"
+"$CACHE/build/host/daxlab-report" "$camp" || echo "$PROG: writing the campaign's report.html failed" >&2
 ln -sfn "$camp_id" "$results/latest-campaign"
 echo
 echo "daxlab campaign $camp_id: $total jobs, $passed passed, $failed failed, in $wall s"
