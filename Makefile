@@ -35,7 +35,7 @@ REPORT := $(BUILD)/host/daxlab-report
 JSON_LIBS := -ljansson -lm
 
 EMU_UNITS := emulator/x86-decode.c emulator/persist.c emulator/line-set.c emulator/perf-model.c \
-	emulator/sparse-copy.c
+	emulator/sparse-copy.c emulator/persist-log.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
@@ -62,9 +62,10 @@ host: $(COLLECT) $(REPORT)
 plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL) $(LATENCY_TOOL)
 
 # Host tools are built with the sanitizers on: they run in the tests.
-$(CRASH_TOOL): emulator/daxlab-crash.c emulator/sparse-copy.c emulator/persist.h emulator/sparse-copy.h
+$(CRASH_TOOL): emulator/daxlab-crash.c emulator/sparse-copy.c emulator/persist-log.c emulator/persist.h \
+		emulator/sparse-copy.h emulator/persist-log.h
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $< emulator/sparse-copy.c
+	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $< emulator/sparse-copy.c emulator/persist-log.c
 
 $(COLLECT): host/daxlab-collect.c $(HOST_UNITS) $(HOST_HDR)
 	@mkdir -p $(@D)

@@ -34,10 +34,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "persist.h"
+#include "persist-log.h"
 #include "sparse-copy.h"
 
 static const char *prog = "daxlab-crash";
+/* An image being written: removed if the tool dies before it is whole. */
+static const char *partial_out;
+
+/* Crash states per checkpoint, at most: a log cannot ask for more. */
+#define MAX_SAMPLES 100000u
+/* Lines of a SPEC. */
+#define MAX_EXPECTATIONS 1000000u
 
 static void usage(FILE *f)
 {
@@ -60,88 +67,37 @@ static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt,
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (partial_out)
+		unlink(partial_out);
 	exit(2);
 }
 
-static uint64_t get_u64(const uint8_t *b)
+/* The log's reader (persist-log.c) with this tool's way out: one line, exit 2. */
+static void log_open(struct plog *lg, const char *path)
 {
-	uint64_t v = 0;
+	FILE *f = fopen(path, "rb");
 
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | b[i];
-	return v;
-}
-
-/* One line as the log stores it. */
-struct line {
-	uint64_t off;
-	uint8_t data[PERSIST_LINE];
-};
-
-/* A log opened for reading: its size and a cursor. */
-struct log {
-	FILE *f;
-	const char *path;
-	uint64_t size;
-};
-
-static void log_open(struct log *lg, const char *path)
-{
-	uint8_t hdr[16];
-
-	lg->path = path;
-	lg->f = fopen(path, "rb");
-	if (!lg->f)
+	if (!f)
 		die("cannot open %s: %s", path, strerror(errno));
-	if (fread(hdr, 1, 16, lg->f) != 16 || memcmp(hdr, PERSIST_LOG_MAGIC, 8) != 0)
-		die("%s is not a daxlab persistence log", path);
-	lg->size = get_u64(hdr + 8);
+	if (plog_open(lg, f) != 0)
+		die("%s: %s", path, lg->err);
 }
 
-/*
- * Next record. Returns PERSIST_REC_LINE with *ln, PERSIST_REC_CHECKPOINT
- * with *id and *npending (the pending lines follow: read them with
- * read_pending), or 0 at the end.
- */
-static int log_next(struct log *lg, struct line *ln, uint64_t *id, uint32_t *npending)
+static int log_next(struct plog *lg, struct plog_line *ln, uint64_t *id, uint32_t *npending)
 {
-	uint8_t buf[12];
-	int type = fgetc(lg->f);
+	int t = plog_next(lg, ln, id, npending);
 
-	if (type == EOF)
-		return 0;
-	if (type == PERSIST_REC_LINE) {
-		if (fread(buf, 1, 8, lg->f) != 8 ||
-		    fread(ln->data, 1, PERSIST_LINE, lg->f) != PERSIST_LINE)
-			die("%s: truncated line record", lg->path);
-		ln->off = get_u64(buf);
-		return type;
-	}
-	if (type == PERSIST_REC_CHECKPOINT) {
-		if (fread(buf, 1, 12, lg->f) != 12)
-			die("%s: truncated checkpoint record", lg->path);
-		*id = get_u64(buf);
-		*npending = (uint32_t)buf[8] | (uint32_t)buf[9] << 8 | (uint32_t)buf[10] << 16 |
-		            (uint32_t)buf[11] << 24;
-		return type;
-	}
-	die("%s: unknown record type %d", lg->path, type);
+	if (t < 0)
+		die("the log: %s", lg->err);
+	return t;
 }
 
-static struct line *read_pending(struct log *lg, uint32_t n)
+static struct plog_line *read_pending(struct plog *lg, uint32_t n)
 {
-	struct line *v = calloc(n ? n : 1, sizeof(*v));
+	struct plog_line *v = plog_pending(lg, n);
 
 	if (!v)
-		die("out of memory for %u pending lines", n);
-	for (uint32_t i = 0; i < n; i++) {
-		uint8_t off[8];
-
-		if (fread(off, 1, 8, lg->f) != 8 ||
-		    fread(v[i].data, 1, PERSIST_LINE, lg->f) != PERSIST_LINE)
-			die("%s: truncated pending line", lg->path);
-		v[i].off = get_u64(off);
-	}
+		die("the log: %s", lg->err);
 	return v;
 }
 
@@ -175,11 +131,20 @@ static uint64_t parse_u64(const char *s, const char *what)
 	return v;
 }
 
+static unsigned parse_bounded(const char *s, const char *what, unsigned max)
+{
+	uint64_t v = parse_u64(s, what);
+
+	if (v > max)
+		die("%s: at most %u, not %s", what, max, s);
+	return (unsigned)v;
+}
+
 /* ---------------------------------------------------------------- list */
 static int cmd_list(int argc, char **argv)
 {
-	struct log lg;
-	struct line ln;
+	struct plog lg;
+	struct plog_line ln;
 	uint64_t id, changed = 0;
 	uint32_t np;
 	int t;
@@ -238,10 +203,17 @@ static size_t read_spec(const char *path, struct expect **out)
 
 	if (!f)
 		die("cannot open %s: %s", path, strerror(errno));
+	if (!v)
+		die("out of memory");
 	while (fgets(line, sizeof(line), f)) {
 		struct expect e = {.durable = O_OLD | O_NEW, .samples = O_OLD | O_NEW};
 		char *save = NULL, *tok;
 		bool have_cp = false, have_off = false;
+
+		if (!strchr(line, '\n') && !feof(f))
+			die("a spec line longer than %zu bytes in %s", sizeof(line) - 2, path);
+		if (n >= MAX_EXPECTATIONS)
+			die("more than %u expectations in %s", MAX_EXPECTATIONS, path);
 
 		line[strcspn(line, "\n")] = 0;
 		if (!line[0] || line[0] == '#')
@@ -317,8 +289,8 @@ static int cmd_check(int argc, char **argv)
 	uint64_t seed = 1, id, states = 0, failures = 0, checkpoints = 0;
 	const char *base = NULL;
 	struct expect *ex;
-	struct log lg;
-	struct line ln;
+	struct plog lg;
+	struct plog_line ln;
 	struct timespec t0, t1;
 	uint32_t np;
 	size_t nex;
@@ -328,7 +300,7 @@ static int cmd_check(int argc, char **argv)
 		die("check needs LOG and SPEC (try --help)");
 	for (int i = 2; i < argc; i++) {
 		if (!strcmp(argv[i], "--samples") && i + 1 < argc)
-			samples = (unsigned)parse_u64(argv[++i], "--samples");
+			samples = parse_bounded(argv[++i], "--samples", MAX_SAMPLES);
 		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
 			seed = parse_u64(argv[++i], "--seed");
 		else if (!strcmp(argv[i], "--base") && i + 1 < argc)
@@ -345,7 +317,7 @@ static int cmd_check(int argc, char **argv)
 		base_line(base_fd, ex[i].off, ex[i].durable_line);
 
 	while ((t = log_next(&lg, &ln, &id, &np))) {
-		struct line *pend;
+		struct plog_line *pend;
 		bool *pick;
 
 		if (t == PERSIST_REC_LINE) {
@@ -444,8 +416,8 @@ static int cmd_image(int argc, char **argv)
 	unsigned sample = 0;
 	bool have_cp = false, found = false;
 	const char *out = NULL, *base = NULL;
-	struct log lg;
-	struct line ln;
+	struct plog lg;
+	struct plog_line ln;
 	uint32_t np;
 	int t, fd;
 
@@ -455,7 +427,7 @@ static int cmd_image(int argc, char **argv)
 		if (!strcmp(argv[i], "--checkpoint") && i + 1 < argc)
 			cp = parse_u64(argv[++i], "--checkpoint"), have_cp = true;
 		else if (!strcmp(argv[i], "--sample") && i + 1 < argc)
-			sample = (unsigned)parse_u64(argv[++i], "--sample");
+			sample = parse_bounded(argv[++i], "--sample", MAX_SAMPLES);
 		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
 			seed = parse_u64(argv[++i], "--seed");
 		else if (!strcmp(argv[i], "--base") && i + 1 < argc)
@@ -472,15 +444,18 @@ static int cmd_image(int argc, char **argv)
 	if (!have_cp || !out)
 		die("image needs --checkpoint ID and -o OUT");
 	log_open(&lg, argv[0]);
+	if (lo > lg.size)
+		die("--offset is beyond the %" PRIu64 "-byte NV-DIMM", lg.size);
 	if (!len)
 		len = lg.size - lo;
-	if (lo % PERSIST_LINE || len % PERSIST_LINE || lo + len > lg.size)
+	if (lo % PERSIST_LINE || len % PERSIST_LINE || len > lg.size - lo)
 		die("--offset/--length must be 64-byte aligned and inside the %" PRIu64
 		    "-byte NV-DIMM",
 		    lg.size);
-	fd = open(out, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	fd = open(out, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (fd < 0)
 		die("cannot create %s: %s", out, strerror(errno));
+	partial_out = out;
 	if (ftruncate(fd, (off_t)len) != 0)
 		die("cannot size %s: %s", out, strerror(errno));
 	if (base) {
@@ -498,7 +473,7 @@ static int cmd_image(int argc, char **argv)
 			put_line(fd, ln.off, ln.data, lo, len);
 			continue;
 		}
-		struct line *pend = read_pending(&lg, np);
+		struct plog_line *pend = read_pending(&lg, np);
 		if (id == cp) {
 			bool *pick = calloc(np ? np : 1, sizeof(*pick));
 
@@ -512,12 +487,11 @@ static int cmd_image(int argc, char **argv)
 		free(pend);
 	}
 	fclose(lg.f);
-	if (close(fd) != 0 || !found) {
-		unlink(out);
-		if (!found)
-			die("no checkpoint %" PRIu64 " in %s", cp, argv[0]);
+	if (!found)
+		die("no checkpoint %" PRIu64 " in %s", cp, argv[0]);
+	if (close(fd) != 0)
 		die("writing %s failed", out);
-	}
+	partial_out = NULL;
 	return 0;
 }
 

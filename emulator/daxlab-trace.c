@@ -7,7 +7,8 @@
  * Text: one event a line (vCPU, instruction count, type, NV-DIMM offset,
  * size, window). CSV: the same with a header. Summary: events per type and
  * per vCPU, bytes stored and loaded, the offset range touched, and the
- * lines flushed most often.
+ * lines flushed most often. Exit 1 when the trace ends in a part of a record
+ * (the plugin never finished writing it), 2 on bad usage or a corrupt file.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -128,7 +129,9 @@ int main(int argc, char **argv)
 		die("out of memory", NULL);
 	if (csv)
 		printf("cpu,icount,host_ns,type,offset,size,window\n");
-	while (fread(&r, sizeof(r), 1, f) == 1) {
+	size_t got;
+
+	while ((got = fread(&r, 1, sizeof(r), f)) == sizeof(r)) {
 		bool addr = r.off != PMEM_TRACE_NO_ADDR && r.type < TR_WINDOW_BEGIN;
 
 		if (r.type >= TR_NTYPES)
@@ -174,6 +177,16 @@ int main(int argc, char **argv)
 		}
 	}
 	fclose(f);
+	/* The plugin writes whole records: a part of one means it never finished
+	 * (QEMU killed, disk full). Say so; what came before is printed. */
+	if (got) {
+		fprintf(stderr,
+		        "daxlab-trace: %s is truncated: %zu bytes of a last record (QEMU did not "
+		        "finish writing it)\n",
+		        path, got);
+		free(fl);
+		return 1;
+	}
 	if (!summary)
 		return 0;
 	printf("trace: %s (NV-DIMM at 0x%" PRIx64 ", %" PRIu64 " bytes)\nevents: %" PRIu64 "\n",
