@@ -159,10 +159,12 @@ static void thread(unsigned id, void *arg)
 }
 
 /* Fresh file: every word tagged OLD, every block allocated. */
-static void setup_round(struct race *r)
+static void setup_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static uint64_t buf[FULL_SIZE / 8];
 
+	r->round = round;
 	for (size_t w = 0; w < FULL_SIZE / 8; w++)
 		buf[w] = OLD_TAG | w;
 	if (ftruncate(r->fd, 0))
@@ -172,11 +174,13 @@ static void setup_round(struct race *r)
 }
 
 /* After the round (file RACE_GROWN): read() beyond SMALL_SIZE, and the mapping. */
-static void check_round(struct race *r)
+static void check_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static uint64_t buf[FULL_SIZE / 8];
 	uint64_t last = race_phase_get(&r->phase);
 
+	(void)round;
 	daxenv_pread_all(r->fd, buf, FULL_SIZE, 0);
 	for (size_t w = 0; w < FULL_SIZE / 8; w++) {
 		if (w * 8 >= SMALL_SIZE && !fresh(buf[w], (last >> 2) > 0)) {
@@ -203,7 +207,6 @@ static void check_round(struct race *r)
 
 int main(void)
 {
-	unsigned rounds = race_iterations(DEFAULT_ROUNDS);
 	struct race r = {0};
 
 	tap_plan(6);
@@ -213,15 +216,13 @@ int main(void)
 		tap_bail("ftruncate: %s", strerror(errno));
 	r.map = daxenv_map_shared(r.fd, FULL_SIZE);
 
-	race_begin("fault-vs-truncate", rounds, race_seed());
-	for (unsigned i = 0; i < rounds; i++) {
-		r.round = i;
-		race_round(i);
-		setup_round(&r);
-		race_threads(1 + FAULTERS, thread, &r);
-		check_round(&r);
-	}
-	race_end();
+	race_campaign(&(struct race_campaign){.name = "fault-vs-truncate",
+	                                      .rounds = DEFAULT_ROUNDS,
+	                                      .threads = 1 + FAULTERS,
+	                                      .setup = setup_round,
+	                                      .thread = thread,
+	                                      .check = check_round},
+	              &r);
 	tap_diag("loads %lu, stores %lu; beyond the shrunk size: %lu SIGBUS, %lu loads while grown",
 	         r.loads, r.stores, r.sigbus, r.beyond_ok);
 

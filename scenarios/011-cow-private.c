@@ -422,10 +422,12 @@ static void thread(unsigned id, void *arg)
 		scanner(r, &rng);
 }
 
-static void setup_round(struct race *r)
+static void setup_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static uint64_t buf[FULL_SIZE / 8];
 
+	r->round = round;
 	for (size_t w = 0; w < FULL_SIZE / 8; w++)
 		buf[w] = OLD_TAG | w;
 	if (r->priv)
@@ -438,10 +440,12 @@ static void setup_round(struct race *r)
 }
 
 /* After the round: OLD before SMALL_SIZE, zeros after (it was truncated). */
-static void check_round(struct race *r)
+static void check_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static uint64_t buf[FULL_SIZE / 8];
 
+	(void)round;
 	daxenv_pread_all(r->fd, buf, FULL_SIZE, 0);
 	for (size_t w = 0; w < FULL_SIZE / 8; w++) {
 		uint64_t want = w * 8 < SMALL_SIZE ? OLD_TAG | w : 0;
@@ -465,7 +469,6 @@ static void check_round(struct race *r)
 
 static void race_private(void)
 {
-	unsigned rounds = race_iterations(DEFAULT_ROUNDS);
 	struct race r = {0};
 
 	r.fd = daxenv_open_new("race");
@@ -473,15 +476,13 @@ static void race_private(void)
 		tap_bail("ftruncate: %s", strerror(errno));
 	r.shared = daxenv_map_shared(r.fd, FULL_SIZE);
 
-	race_begin("cow-private", rounds, race_seed());
-	for (unsigned i = 0; i < rounds; i++) {
-		r.round = i;
-		race_round(i);
-		setup_round(&r);
-		race_threads(2 + FAULTERS, thread, &r);
-		check_round(&r);
-	}
-	race_end();
+	race_campaign(&(struct race_campaign){.name = "cow-private",
+	                                      .rounds = DEFAULT_ROUNDS,
+	                                      .threads = 2 + FAULTERS,
+	                                      .setup = setup_round,
+	                                      .thread = thread,
+	                                      .check = check_round},
+	              &r);
 	tap_diag("private stores %lu, loads %lu, shared loads %lu; beyond the shrunk size: %lu "
 	         "SIGBUS, %lu stores landed while grown",
 	         r.stores, r.loads, r.scans, r.sigbus, r.beyond_ok);

@@ -435,8 +435,11 @@ static void thread(unsigned id, void *arg)
 		reader(r, &rng, id);
 }
 
-static void setup_round(struct race *r)
+static void setup_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
+
+	r->round = round;
 	/* Truncating to 0 and back makes every page a hole again. */
 	if (ftruncate(r->fd, 0) || ftruncate(r->fd, SIZE))
 		tap_bail("ftruncate: %s", strerror(errno));
@@ -446,10 +449,12 @@ static void setup_round(struct race *r)
 	memset(r->seen, 0, sizeof(r->seen));
 }
 
-static void check_round(struct race *r)
+static void check_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static uint64_t buf[SIZE / 8];
 
+	(void)round;
 	for (unsigned p = 0; p < NPAGES; p++)
 		r->raced += r->seen[p] == 3;
 	daxenv_pread_all(r->fd, buf, SIZE, 0);
@@ -476,7 +481,6 @@ static void check_round(struct race *r)
 
 static void race_fill(void)
 {
-	unsigned rounds = race_iterations(DEFAULT_ROUNDS);
 	long holes = daxenv_trace_count("dax_load_hole");
 	struct race r = {0};
 
@@ -487,20 +491,18 @@ static void race_fill(void)
 	r.a = daxenv_map_shared(r.fd, SIZE);
 	r.b = daxenv_map_shared(r.fd2, SIZE);
 
-	race_begin("hole-fill", rounds, race_seed());
-	for (unsigned i = 0; i < rounds; i++) {
-		r.round = i;
-		race_round(i);
-		setup_round(&r);
-		race_threads(1 + READERS, thread, &r);
-		check_round(&r);
-	}
-	race_end();
+	race_campaign(&(struct race_campaign){.name = "hole-fill",
+	                                      .rounds = DEFAULT_ROUNDS,
+	                                      .threads = 1 + READERS,
+	                                      .setup = setup_round,
+	                                      .thread = thread,
+	                                      .check = check_round},
+	              &r);
 	if (holes >= 0)
 		holes = daxenv_trace_count("dax_load_hole") - holes;
 	tap_diag("reads %lu, zeros seen through a mapping before a write %lu, pages zero-then-data "
 	         "%lu of %u, dax_load_hole events %ld",
-	         r.reads, r.zero_before, r.raced, rounds * NPAGES, holes);
+	         r.reads, r.zero_before, r.raced, race_rounds_run() * NPAGES, holes);
 
 	tap_ok(r.late[BY_A] + r.late[BY_B] == 0,
 	       "once a store into the hole returned, every mapping and read() see the data");

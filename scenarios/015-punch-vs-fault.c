@@ -254,10 +254,12 @@ static void thread(unsigned id, void *arg)
 		faulter(r, &rng, id - 1);
 }
 
-static void setup_round(struct race *r)
+static void setup_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static uint64_t buf[NWORDS];
 
+	r->round = round;
 	for (size_t w = 0; w < NWORDS; w++) {
 		buf[w] = OLD_TAG | w;
 		r->covered[w] = 0;
@@ -270,11 +272,13 @@ static void setup_round(struct race *r)
 }
 
 /* Quiescent: read() against the mapping, and every word against the punches. */
-static void check_round(struct race *r)
+static void check_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static uint64_t buf[NWORDS];
 	bool stale = false, lost = false, incoherent = false;
 
+	(void)round;
 	daxenv_pread_all(r->fd, buf, FILE_SIZE, 0);
 	for (size_t w = 0; w < NWORDS; w++) {
 		uint64_t v = buf[w];
@@ -317,7 +321,6 @@ static void check_round(struct race *r)
 int main(void)
 {
 	static struct race r;
-	unsigned rounds = race_iterations(DEFAULT_ROUNDS);
 
 	r.fd = daxenv_open_new("file");
 	daxenv_pwrite_all(r.fd, &(uint64_t){1}, 8, FILE_SIZE - 8);
@@ -327,15 +330,13 @@ int main(void)
 	daxenv_tap_is_dax("probe");
 	r.map = daxenv_map_shared(r.fd, FILE_SIZE);
 
-	race_begin("punch-vs-fault", rounds, race_seed());
-	for (unsigned i = 0; i < rounds; i++) {
-		r.round = i;
-		race_round(i);
-		setup_round(&r);
-		race_threads(1 + FAULTERS, thread, &r);
-		check_round(&r);
-	}
-	race_end();
+	race_campaign(&(struct race_campaign){.name = "punch-vs-fault",
+	                                      .rounds = DEFAULT_ROUNDS,
+	                                      .threads = 1 + FAULTERS,
+	                                      .setup = setup_round,
+	                                      .thread = thread,
+	                                      .check = check_round},
+	              &r);
 	tap_diag("loads %lu, stores %lu; accesses overlapping a punch %lu; loads of punched words "
 	         "that saw zeros %lu",
 	         r.loads, r.stores, r.overlaps, r.zeros);

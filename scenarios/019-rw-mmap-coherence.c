@@ -322,8 +322,11 @@ static void thread(unsigned t, void *arg)
 }
 
 /* A sparse file again: every page a hole, every mapping's PTEs gone. */
-static void setup_round(struct race *r)
+static void setup_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
+
+	r->round = round;
 	if (ftruncate(r->fd, 0) || ftruncate(r->fd, FILE_SIZE))
 		tap_bail("ftruncate: %s", strerror(errno));
 	memset(r->version, 0, sizeof(r->version));
@@ -331,10 +334,12 @@ static void setup_round(struct race *r)
 	memset(r->map_read, 0, sizeof(r->map_read));
 }
 
-static void check_round(struct race *r)
+static void check_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static unsigned char want[FILE_SIZE], got[FILE_SIZE];
 
+	(void)round;
 	memset(want, 0, sizeof(want));
 	for (unsigned t = 0; t < THREADS; t++)
 		for (unsigned k = 0; k < SLOTS; k++) {
@@ -372,7 +377,6 @@ static void check_round(struct race *r)
 
 int main(void)
 {
-	unsigned rounds = race_iterations(DEFAULT_ROUNDS);
 	static struct race r;
 
 	tap_plan(6);
@@ -383,15 +387,13 @@ int main(void)
 	for (unsigned m = 0; m < THREADS; m++)
 		r.map[m] = daxenv_map_shared(r.fd, FILE_SIZE);
 
-	race_begin("rw-mmap-coherence", rounds, race_seed());
-	for (unsigned i = 0; i < rounds; i++) {
-		r.round = i;
-		race_round(i);
-		setup_round(&r);
-		race_threads(THREADS, thread, &r);
-		check_round(&r);
-	}
-	race_end();
+	race_campaign(&(struct race_campaign){.name = "rw-mmap-coherence",
+	                                      .rounds = DEFAULT_ROUNDS,
+	                                      .threads = THREADS,
+	                                      .setup = setup_round,
+	                                      .thread = thread,
+	                                      .check = check_round},
+	              &r);
 	tap_diag("writes %lu (%lu pwrite, %lu store), reads of others' slots %lu; "
 	         "mapping reads "
 	         "during a pwrite of the page %lu; holes filled after a mapping read "

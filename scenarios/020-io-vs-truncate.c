@@ -318,10 +318,12 @@ static void thread(unsigned id, void *arg)
  * Free blocks that held another file's data, then the file afresh: every
  * byte OLD, every block allocated.
  */
-static void setup_round(struct race *r)
+static void setup_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static unsigned char buf[FULL_SIZE];
 
+	r->round = round;
 	scribble("other", 2 * FULL_SIZE);
 	if (ftruncate(r->fd, 0))
 		tap_bail("ftruncate 0: %s", strerror(errno));
@@ -333,10 +335,12 @@ static void setup_round(struct race *r)
 	r->done = false;
 }
 
-static void check_round(struct race *r)
+static void check_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static unsigned char buf[FULL_SIZE];
 
+	(void)round;
 	daxenv_pread_all(r->fd, buf, FULL_SIZE, 0);
 	if (!check_bytes(buf, FULL_SIZE, 0, true, "read() after the round"))
 		r->final_bad++;
@@ -344,22 +348,19 @@ static void check_round(struct race *r)
 
 int main(void)
 {
-	unsigned rounds = race_iterations(DEFAULT_ROUNDS);
 	static struct race r;
 
 	tap_plan(6);
 	daxenv_tap_is_dax("probe");
 	r.fd = daxenv_open_new("file");
 
-	race_begin("io-vs-truncate", rounds, race_seed());
-	for (unsigned i = 0; i < rounds; i++) {
-		r.round = i;
-		race_round(i);
-		setup_round(&r);
-		race_threads(FIRST_READER + READERS, thread, &r);
-		check_round(&r);
-	}
-	race_end();
+	race_campaign(&(struct race_campaign){.name = "io-vs-truncate",
+	                                      .rounds = DEFAULT_ROUNDS,
+	                                      .threads = FIRST_READER + READERS,
+	                                      .setup = setup_round,
+	                                      .thread = thread,
+	                                      .check = check_round},
+	              &r);
 	tap_diag("reads %lu (%lu overlapped a truncate, %lu bounded by the shrunk "
 	         "size, %lu while "
 	         "grown, %lu of them returned re-grown data), writes %lu, scribbled "

@@ -328,8 +328,11 @@ static void thread(unsigned id, void *arg)
 		scribbler(r);
 }
 
-static void setup_round(struct race *r)
+static void setup_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
+
+	r->round = round;
 	if (ftruncate(r->fd, 0) || ftruncate(r->fd, SIZE))
 		tap_bail("ftruncate: %s", strerror(errno));
 	fill(r->fd, DAX_B, 0, SIZE);
@@ -340,10 +343,12 @@ static void setup_round(struct race *r)
 	memset(r->nios, 0, sizeof(r->nios));
 }
 
-static void check_round(struct race *r)
+static void check_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static unsigned char buf[SIZE] __attribute__((aligned(PAGE)));
 
+	(void)round;
 	for (unsigned c = 0; c < r->ncuts; c++) {
 		uint64_t d = r->cuts[c].t1 - r->cuts[c].t0;
 
@@ -440,7 +445,6 @@ static void check_pinned_truncate(void)
 
 int main(void)
 {
-	unsigned rounds = race_iterations(DEFAULT_ROUNDS);
 	static struct race r;
 	unsigned long pinned_ok = 0, pinned_overlaps = 0;
 	int dax;
@@ -469,15 +473,13 @@ int main(void)
 		tap_bail("pipe: %s", strerror(errno));
 	r.punch_ok = fallocate(r.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, PAGE) == 0;
 
-	race_begin("gup-vs-truncate", rounds, race_seed());
-	for (unsigned i = 0; i < rounds; i++) {
-		r.round = i;
-		race_round(i);
-		setup_round(&r);
-		race_threads(3, thread, &r);
-		check_round(&r);
-	}
-	race_end();
+	race_campaign(&(struct race_campaign){.name = "gup-vs-truncate",
+	                                      .rounds = DEFAULT_ROUNDS,
+	                                      .threads = 3,
+	                                      .setup = setup_round,
+	                                      .thread = thread,
+	                                      .check = check_round},
+	              &r);
 	tap_diag("%lu truncates, %lu hole punches%s (%.1f ms in all, longest %.1f ms); %lu "
 	         "scribbled files",
 	         r.truncs, r.punches, r.punch_ok ? "" : " (punch not supported)",

@@ -379,11 +379,13 @@ static bool all_zero(const volatile uint64_t *p, size_t words)
 }
 
 /* A sparse file again; A reads every page (the zero page), B half of them. */
-static void setup_round(struct race *r)
+static void setup_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static uint64_t buf[FILE_SIZE / 8];
 	struct race_rng rng;
 
+	r->round = round;
 	race_rng_init(&rng, race_seed() + r->round, 2);
 	if (ftruncate(r->fd, 0) || ftruncate(r->fd, FILE_SIZE))
 		tap_bail("ftruncate: %s", strerror(errno));
@@ -405,10 +407,12 @@ static void setup_round(struct race *r)
 }
 
 /* The file as the threads left it, through read(), A and B; and the orders. */
-static void check_round(struct race *r)
+static void check_round(void *arg, unsigned round)
 {
+	struct race *r = arg;
 	static uint64_t want[FILE_SIZE / 8], got[FILE_SIZE / 8];
 
+	(void)round;
 	memset(want, 0, sizeof(want));
 	for (unsigned p = 0; p < NPAGES; p++) {
 		const struct page_race *pg = &r->pg[p];
@@ -443,7 +447,6 @@ static void check_round(struct race *r)
 
 int main(void)
 {
-	unsigned rounds = race_iterations(DEFAULT_ROUNDS);
 	static struct race r;
 
 	tap_plan(5);
@@ -458,19 +461,17 @@ int main(void)
 		r.pwrite_ns[i] = FIRST_GUESS_NS;
 	}
 
-	race_begin("zero-page-vs-pwrite", rounds, race_seed());
-	for (unsigned i = 0; i < rounds; i++) {
-		r.round = i;
-		race_round(i);
-		setup_round(&r);
-		race_threads(2, thread, &r);
-		check_round(&r);
-	}
-	race_end();
+	race_campaign(&(struct race_campaign){.name = "zero-page-vs-pwrite",
+	                                      .rounds = DEFAULT_ROUNDS,
+	                                      .threads = 2,
+	                                      .setup = setup_round,
+	                                      .thread = thread,
+	                                      .check = check_round},
+	              &r);
 	tap_diag("pages raced %lu: the store's fault and pwrite() overlapped %lu times with the "
 	         "store first, %lu with pwrite() first; the store was in flight when pwrite() "
 	         "returned %lu times",
-	         (unsigned long)rounds * NPAGES, r.s_first, r.w_first, r.candidates);
+	         (unsigned long)race_rounds_run() * NPAGES, r.s_first, r.w_first, r.candidates);
 	tap_diag("lengths at the end (medians): store with its fault %.1f us, pwrite() %.1f us; "
 	         "pwrite() began %.1f to %.1f us after the store where the window was seen",
 	         (double)median(r.fault_ns) / 1e3, (double)median(r.pwrite_ns) / 1e3,
@@ -479,7 +480,7 @@ int main(void)
 	tap_diag("kernel window: %lu loads showed the zero page after pwrite() returned while the "
 	         "allocating fault was in flight (%.2f per 100 pages; longest %.3f ms, mean "
 	         "%.3f ms); %lu stale loads in all",
-	         r.windows, 100.0 * (double)r.windows / ((double)rounds * NPAGES),
+	         r.windows, 100.0 * (double)r.windows / ((double)race_rounds_run() * NPAGES),
 	         (double)r.window_ns / 1e6,
 	         r.windows ? (double)r.window_sum_ns / 1e6 / (double)r.windows : 0.0,
 	         r.stale_loads);

@@ -319,6 +319,20 @@ void race_begin(const char *name, unsigned iterations, uint64_t seed)
 	camp_start_ns = race_now_ns();
 }
 
+void race_campaign(const struct race_campaign *c, void *arg)
+{
+	unsigned rounds = race_iterations(c->rounds);
+
+	race_begin(c->name, rounds, race_seed());
+	for (unsigned i = 0; i < rounds; i++) {
+		race_round(i);
+		c->setup(arg, i);
+		race_threads(c->threads, c->thread, arg);
+		c->check(arg, i);
+	}
+	race_end();
+}
+
 void race_round(unsigned iteration)
 {
 	__atomic_store_n(&cur_round, iteration, __ATOMIC_RELAXED);
@@ -424,6 +438,11 @@ bool race_known(const char *what, ...)
 unsigned race_knowns(void)
 {
 	return __atomic_load_n(&nknown, __ATOMIC_RELAXED);
+}
+
+unsigned race_rounds_run(void)
+{
+	return rounds_run;
 }
 
 unsigned race_hits(void)

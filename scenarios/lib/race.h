@@ -60,6 +60,22 @@ int race_store(volatile void *p, const void *in, size_t len);
  */
 void race_watchdog(unsigned seconds, const char *what);
 
+/*
+ * A racing scenario's campaign, the loop they all share: race_begin(), then
+ * for each round setup(arg, round), @threads threads running thread()
+ * together (race_threads), check(arg, round); race_end(). Rounds:
+ * race_iterations(@rounds), seeded from race_seed().
+ */
+struct race_campaign {
+	const char *name;
+	unsigned rounds; /* the default; $DAXLAB_ITERATIONS wins */
+	unsigned threads;
+	void (*setup)(void *arg, unsigned round);
+	race_fn thread;
+	void (*check)(void *arg, unsigned round);
+};
+void race_campaign(const struct race_campaign *c, void *arg);
+
 /* Start a campaign: prints the plan line's diagnostics, starts the clock. */
 void race_begin(const char *name, unsigned iterations, uint64_t seed);
 /* The round now running (for hits and ftrace), from 0; race_end() reports
@@ -85,6 +101,8 @@ unsigned race_knowns(void);
 /* Expected against seen bytes at file offset @off (first 64 that differ). */
 void race_witness_bytes(const char *label, uint64_t off, const void *expected, const void *seen,
                         size_t len);
+/* The rounds the campaign ran. */
+unsigned race_rounds_run(void);
 /* Hits so far. */
 unsigned race_hits(void);
 /* Print "# daxlab-campaign: ..." with iterations, rate, hits, first hit. */
