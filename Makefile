@@ -2,8 +2,9 @@
 #
 #   make          build the guest programs (static scenarios and tools), the
 #                 host tools and the QEMU plugin
-#   make test     every test: lint, C unit tests under ASan/UBSan, and the
-#                 host-side pytest harness that boots real guests
+#   make test     every test: lint, C unit tests under ASan/UBSan, the
+#                 parsers fuzzed, and the host-side pytest harness that
+#                 boots real guests
 #   make lint     shellcheck and clang-format checks only
 #   make kernels  the guest kernels from linux-source-6.1: slim and debug
 #   make mutants  every mutant kernel (guest-kernel/patches/mutants/),
@@ -28,7 +29,7 @@ TOOLS_BIN := $(GUEST)/tools/dax-probe $(GUEST)/tools/daxlab-mark $(GUEST)/tools/
 
 # The host's reader and judge of what guests send, and the report.
 HOST_UNITS := host/text.c host/plan.c host/run-dir.c host/tap-stream.c host/files-channel.c \
-	host/judge.c host/timeline.c $(PROTO_SRC)
+	host/judge.c host/timeline.c emulator/pmem-trace-read.c $(PROTO_SRC)
 HOST_HDR := host/collect.h host/judge.h host/timeline.h emulator/pmem-trace.h $(PROTO_HDR)
 COLLECT := $(BUILD)/host/daxlab-collect
 REPORT := $(BUILD)/host/daxlab-report
@@ -55,7 +56,7 @@ LATENCY_TOOL := $(BUILD)/emulator/daxlab-latency
 PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/line-set.c emulator/perf-model.c emulator/x86-decode.c \
 	emulator/sparse-copy.c
 
-.PHONY: all guest host plugin test test-deps unit lint format pytest clean kernels mutants
+.PHONY: all guest host plugin test test-deps unit fuzz lint format pytest clean kernels mutants
 all: guest host plugin
 guest: $(SCENARIO_BIN) $(TOOLS_BIN)
 host: $(COLLECT) $(REPORT)
@@ -75,9 +76,9 @@ $(REPORT): host/daxlab-report.c host/text.c $(PROTO_SRC) $(HOST_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O1 -g $(SAN) -Ihost -o $@ $< host/text.c $(PROTO_SRC) $(JSON_LIBS)
 
-$(TRACE_TOOL): emulator/daxlab-trace.c emulator/pmem-trace.h
+$(TRACE_TOOL): emulator/daxlab-trace.c emulator/pmem-trace-read.c emulator/pmem-trace.h
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $<
+	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $< emulator/pmem-trace-read.c
 
 $(LATENCY_TOOL): emulator/daxlab-latency.c emulator/perf-model.c emulator/perf-model.h
 	@mkdir -p $(@D)
@@ -115,8 +116,8 @@ $(GUEST)/tools/daxlab-emit: images/daxlab-emit.c $(PROTO_SRC) $(PROTO_HDR)
 $(BUILD)/unit/%: tests/unit/%.c $(GUEST_LIB) $(GUEST_HDR) $(EMU_UNITS) $(HOST_UNITS) $(HOST_HDR) \
 		$(wildcard emulator/*.h tests/unit/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(SAN) -pthread -Iscenarios -Iemulator -Ihost -o $@ $< $(GUEST_LIB) $(EMU_UNITS) \
-		$(HOST_UNITS) $(JSON_LIBS)
+	$(CC) $(CSTD) -O1 -g $(SAN) -pthread -Iscenarios -Iemulator -Ihost -o $@ $< $(GUEST_LIB) \
+		$(EMU_UNITS) $(HOST_UNITS) $(JSON_LIBS)
 
 # bench/persist-model's program, built here too (sanitized) so that it
 # cannot rot: unit runs it once on small NV-DIMMs.
@@ -136,11 +137,34 @@ lint:
 pytest: guest host plugin
 	$(PYTEST) -v tests
 
+# The parsers of what guests and logs say, fuzzed (libFuzzer, clang) for
+# FUZZ_SECONDS each from the checked-in seeds (tests/fuzz/corpus/NAME);
+# new inputs go to the cache, a crash fails make test and is kept there.
+FUZZ_TARGETS := tap files line crash-log
+FUZZ_SECONDS ?= 20
+FUZZ := $(BUILD)/fuzz
+FUZZ_BIN := $(patsubst %,$(FUZZ)/fuzz-%,$(FUZZ_TARGETS))
+$(FUZZ)/fuzz-%: tests/fuzz/fuzz-%.c $(HOST_UNITS) $(HOST_HDR) emulator/persist-log.c emulator/persist-log.h
+	@mkdir -p $(@D)
+	clang $(CSTD) -O1 -g -fsanitize=fuzzer,address,undefined -Ihost -Iemulator -o $@ $< \
+		$(HOST_UNITS) emulator/persist-log.c $(JSON_LIBS)
+
+fuzz: $(FUZZ_BIN)
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ)/corpus-$$t $(FUZZ)/crashes; \
+		if ! $(FUZZ)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ)/crashes/$$t- $(FUZZ)/corpus-$$t tests/fuzz/corpus/$$t \
+			>$(FUZZ)/$$t.log 2>&1; then \
+			tail -n 40 $(FUZZ)/$$t.log; echo "fuzz: $$t found a crash (in $(FUZZ)/crashes)"; exit 1; \
+		fi; \
+		echo "fuzz: $$t: $$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ)/$$t.log) executions in $(FUZZ_SECONDS) s, no crash"; \
+	done
+
 # make test on a new machine: what the tests need is installed first (apt-get).
 test-deps:
 	scripts/install-deps.sh --tests
 
-test: test-deps lint unit pytest
+test: test-deps lint unit fuzz pytest
 
 MUTANTS := $(sort $(basename $(notdir $(wildcard guest-kernel/patches/mutants/m*.patch))))
 kernels:

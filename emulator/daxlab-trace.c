@@ -72,7 +72,7 @@ int main(int argc, char **argv)
 {
 	bool csv = false, summary = false, have_window = false;
 	int type = -1;
-	uint64_t window = 0, hdr[3];
+	uint64_t window = 0, base, size;
 	const char *path = NULL;
 	struct pmem_trace_rec r;
 	FILE *f;
@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "daxlab-trace: cannot open %s: %s\n", path, strerror(errno));
 		return 2;
 	}
-	if (fread(hdr, sizeof(hdr), 1, f) != 1 || memcmp(&hdr[0], PMEM_TRACE_MAGIC, 8) != 0)
+	if (pmem_trace_open(f, &base, &size) != 0)
 		die("not a daxlab-pmem trace: ", path);
 
 	uint64_t per_type[TR_NTYPES] = {0}, per_cpu[256] = {0}, bytes_st = 0, bytes_ld = 0;
@@ -129,13 +129,11 @@ int main(int argc, char **argv)
 		die("out of memory", NULL);
 	if (csv)
 		printf("cpu,icount,host_ns,type,offset,size,window\n");
-	size_t got;
+	int got;
 
-	while ((got = fread(&r, 1, sizeof(r), f)) == sizeof(r)) {
+	while ((got = pmem_trace_next(f, &r)) == 1) {
 		bool addr = r.off != PMEM_TRACE_NO_ADDR && r.type < TR_WINDOW_BEGIN;
 
-		if (r.type >= TR_NTYPES)
-			die("corrupt record in ", path);
 		if ((type >= 0 && r.type != type) || (have_window && r.window != (uint32_t)window))
 			continue;
 		events++;
@@ -179,18 +177,21 @@ int main(int argc, char **argv)
 	fclose(f);
 	/* The plugin writes whole records: a part of one means it never finished
 	 * (QEMU killed, disk full). Say so; what came before is printed. */
-	if (got) {
-		fprintf(stderr,
-		        "daxlab-trace: %s is truncated: %zu bytes of a last record (QEMU did not "
-		        "finish writing it)\n",
-		        path, got);
+	if (got == PMEM_TRACE_CORRUPT)
+		die("corrupt record in ", path);
+	if (got == PMEM_TRACE_TRUNCATED) {
+		fprintf(
+		    stderr,
+		    "daxlab-trace: %s is truncated: it ends inside a record (QEMU did not finish "
+		    "writing it)\n",
+		    path);
 		free(fl);
 		return 1;
 	}
 	if (!summary)
 		return 0;
 	printf("trace: %s (NV-DIMM at 0x%" PRIx64 ", %" PRIu64 " bytes)\nevents: %" PRIu64 "\n",
-	       path, hdr[1], hdr[2], events);
+	       path, base, size, events);
 	for (int k = 0; k < TR_NTYPES; k++)
 		if (per_type[k])
 			printf("  %-12s %12" PRIu64 "\n", pmem_trace_names[k], per_type[k]);

@@ -57,4 +57,14 @@ struct pmem_trace_rec {
 	uint32_t window; /* low 32 bits of the open window's id, or 0 */
 };
 
+/* Reading (pmem-trace-read.c). */
+#include <stdio.h>
+
+#define PMEM_TRACE_TRUNCATED (-1) /* the file ends inside a record */
+#define PMEM_TRACE_CORRUPT (-2)   /* a record of no known type */
+/* The header of @f: 0 with the NV-DIMM's @base and @size, or -1 (not a trace). */
+int pmem_trace_open(FILE *f, uint64_t *base, uint64_t *size);
+/* The next record: 1, 0 at the end, or PMEM_TRACE_TRUNCATED / _CORRUPT. */
+int pmem_trace_next(FILE *f, struct pmem_trace_rec *r);
+
 #endif

@@ -587,6 +587,9 @@ static struct verdict guest_verdict(int dirfd, const json_t *run, const struct p
 			set(&v, "protocol-error", "%s", tap_err);
 		else if (files_err[0])
 			set(&v, "protocol-error", "%s", files_err);
+		else if (json_is_true(json_object_get(collect, "files_truncated")) && t->done)
+			set(&v, "protocol-error",
+			    "the files channel ends inside a file although the guest finished");
 		else if (t->error[0])
 			set(&v, "protocol-error", "%s", t->error);
 	}

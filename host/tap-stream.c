@@ -244,8 +244,10 @@ static void top_daxlab_line(struct tap_stream *t, struct state *st, char *s)
 		else
 			keep(&l, push(&e->widen, &e->nwiden));
 	} else if (!strcmp(l.kind->tag, DAXLAB_TAG_GUEST)) {
-		if (t->have_guest)
+		if (t->have_guest) {
 			set_error(t, "daxlab-guest twice");
+			return;
+		}
 		keep(&l, &t->guest);
 		t->have_guest = true;
 	} else if (!strcmp(l.kind->tag, DAXLAB_TAG_IMAGE)) {
@@ -391,6 +393,7 @@ int recovery_parse(const char *buf, size_t n, struct kept_line *out, size_t max,
 		if (len > DAXLAB_CAP_LINE || memchr(buf + pos, 0, len) || done) {
 			snprintf(err, errlen, "line %zu: too long, a NUL byte, or after the end",
 			         lineno);
+			recovery_free(out, (size_t)count);
 			return -1;
 		}
 		memcpy(line, buf + pos, len);
@@ -402,6 +405,7 @@ int recovery_parse(const char *buf, size_t n, struct kept_line *out, size_t max,
 		    !(l.kind->scope & DAXLAB_RECOVERY)) {
 			snprintf(err, errlen, "line %zu: %s", lineno,
 			         why[0] ? why : "not a recovery line");
+			recovery_free(out, (size_t)count);
 			return -1;
 		}
 		if (!strcmp(l.kind->tag, DAXLAB_TAG_DONE)) {
@@ -410,6 +414,7 @@ int recovery_parse(const char *buf, size_t n, struct kept_line *out, size_t max,
 		}
 		if ((size_t)count >= max) {
 			snprintf(err, errlen, "line %zu: more reports than images", lineno);
+			recovery_free(out, (size_t)count);
 			return -1;
 		}
 		memset(&out[count], 0, sizeof(out[count]));

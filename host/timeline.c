@@ -120,25 +120,24 @@ static void fs_dax_events(const char *trace, uint64_t hit_ns, struct event **v, 
 static void pmem_events(FILE *f, uint64_t hit_ns, struct event **v, size_t *n)
 {
 	struct pmem_trace_rec r;
-	char magic[24];
+	uint64_t base, size;
 	int64_t shift = 0;
 	bool found = false;
 
-	if (fread(magic, 1, sizeof(magic), f) != sizeof(magic) ||
-	    memcmp(magic, PMEM_TRACE_MAGIC, 8))
+	if (pmem_trace_open(f, &base, &size) != 0)
 		return;
-	while (!found && fread(&r, sizeof(r), 1, f) == 1)
+	while (!found && pmem_trace_next(f, &r) == 1)
 		if (r.type == TR_HIT && r.off == hit_ns) {
 			shift = (int64_t)(r.host_ns - hit_ns);
 			found = true;
 		}
-	if (!found || fseek(f, sizeof(magic), SEEK_SET) != 0)
+	if (!found || fseek(f, 0, SEEK_SET) != 0 || pmem_trace_open(f, &base, &size) != 0)
 		return;
-	while (fread(&r, sizeof(r), 1, f) == 1) {
+	while (pmem_trace_next(f, &r) == 1) {
 		double ms = ((double)r.host_ns - (double)shift - (double)hit_ns) / 1e6;
 		struct strbuf b = {0};
 
-		if (ms < -TIMELINE_SPAN_MS || ms > TIMELINE_SPAN_MS || r.type >= TR_NTYPES)
+		if (ms < -TIMELINE_SPAN_MS || ms > TIMELINE_SPAN_MS)
 			continue;
 		sb_addf(&b, "%+12.3f pmem   cpu%u %s off=", ms, r.cpu, pmem_trace_names[r.type]);
 		if (r.off != PMEM_TRACE_NO_ADDR)
