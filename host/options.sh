@@ -387,8 +387,8 @@ check_options() {
 	fi
 	[ -z "$replay_dir" ] || cpus=1
 	is_pos "$timeout" || die "--timeout must be a positive number of seconds, not '$timeout'"
-	check_workload
 	check_backend
+	check_workload
 	is_pos "$stimeout" || die "--scenario-timeout must be a positive number of seconds, not '$stimeout'"
 	[[ "$pmem_size" =~ ^[0-9]{1,5}[MG]$ ]] || die "--pmem-size must look like 512M or 1G, not '$pmem_size'"
 	[[ "$mem" =~ ^[0-9]{1,6}[MG]$ ]] || die "--mem must look like 1G or 2048M, not '$mem'"
