@@ -53,7 +53,14 @@ class Run:
 
     @property
     def dir(self):
-        return (self.results / "latest").resolve()
+        """The run's directory: results/latest, or, for a run that did not
+        finish (latest never points at one), the only one there is."""
+        latest = self.results / "latest"
+        if latest.exists():
+            return latest.resolve()
+        runs = sorted(d for d in self.results.glob("2*") if d.is_dir())
+        assert len(runs) == 1, f"no results/latest and {len(runs)} run directories"
+        return runs[0]
 
     @property
     def summary(self):

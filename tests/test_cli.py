@@ -133,3 +133,23 @@ def test_image_of_the_wrong_size_is_refused(tmp_path):
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1, p.stderr
     assert "is 4096 bytes, not --pmem-size 512M" in p.stderr
+
+
+def test_image_that_is_not_a_daxlab_nvdimm_is_refused(tmp_path):
+    # random bytes where the fsdax info block would be: not ours, not empty
+    img = tmp_path / "other.img"
+    with open(img, "wb") as f:
+        f.truncate(512 << 20)
+        f.seek(4096)
+        f.write(bytes(range(256)) * 16)
+    before = img.read_bytes()[:8192]
+    p = run_sh("--image", str(img))
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1, p.stderr
+    assert "is not a daxlab NV-DIMM image" in p.stderr and "--image-format" in p.stderr
+    assert img.read_bytes()[:8192] == before
+
+
+def test_image_format_needs_an_image():
+    p = run_sh("--image-format")
+    assert p.returncode == 2 and "--image-format needs --image PATH" in p.stderr

@@ -32,6 +32,11 @@ def test_dax_basics_on_every_filesystem(daxlab):
     assert "ok 1 - dax-basics" not in console
     assert "daxlab-agent: [xfs] dax-basics: pass" in console
     assert (run.dir / "pmem0.img").stat().st_size == 512 << 20
+    # the run directory is the user's only: images can hold user data
+    assert run.dir.stat().st_mode & 0o777 == 0o700
+    for p in run.dir.rglob("*"):
+        if not p.is_symlink():
+            assert p.stat().st_mode & 0o777 in (0o600, 0o700), p
 
 
 def test_no_dax_mount_fails_dax_basics(daxlab):
@@ -116,9 +121,13 @@ def test_call_trace_in_dmesg_fails_a_passing_scenario_and_runs_do_not_clobber(tm
 
 def test_image_keeps_what_the_guest_wrote(daxlab, tmp_path):
     # A kept NV-DIMM image: the second boot finds the namespace, the
-    # filesystem and the file the first boot wrote (a boot counter).
+    # filesystem and the file the first boot wrote (a boot counter). The
+    # file held something else first: --image-format wipes it.
     img = tmp_path / "dimm.img"
-    first = daxlab("--scenario", "dax-basics", "--image", str(img), "--fs", "xfs")
+    with open(img, "wb") as f:
+        f.truncate(512 << 20)
+        f.write(b"not an NV-DIMM" * 1000)
+    first = daxlab("--scenario", "dax-basics", "--image", str(img), "--fs", "xfs", "--image-format")
     assert first.rc == 0, first
     assert first.summary["image"] == str(img) and first.summary["image_boots"] == 1
     second = daxlab("--scenario", "dax-basics", "--image", str(img), "--fs", "xfs")

@@ -1,0 +1,88 @@
+"""Faults around a run: run.sh stopped by a signal, QEMU killed under it.
+
+run.sh stopped by SIGTERM or SIGKILL takes QEMU with it (QEMU gets SIGKILL
+when its parent dies), leaves the run directory marked INCOMPLETE with its
+logs, and results/latest does not point at it. QEMU killed by someone else
+is reported as that, not as a time limit.
+"""
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import finish, start
+
+
+def run_dir_of(results):
+    dirs = [d for d in results.glob("2*") if d.is_dir()]
+    return dirs[0] if len(dirs) == 1 else None
+
+
+def wait_for_payload(proc, results, limit=240):
+    """The run directory once the guest runs the payload (sleep 600)."""
+    end = time.time() + limit
+    while time.time() < end:
+        assert proc.poll() is None, proc.communicate()
+        d = run_dir_of(results)
+        if d and "# Subtest: payload ext4" in (d / "tap.txt").read_text(errors="replace"):
+            return d
+        time.sleep(1)
+    pytest.fail("the guest never started the payload")
+
+
+def qemu_pids(run_dir):
+    """The QEMU processes whose command line names RUN_DIR."""
+    pids = []
+    for proc in os.listdir("/proc"):
+        try:
+            argv = open(f"/proc/{proc}/cmdline", "rb").read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if argv and argv[0].endswith(b"qemu-system-x86_64") and \
+                any(str(run_dir).encode() in a for a in argv):
+            pids.append(int(proc))
+    return pids
+
+
+def gone(run_dir, limit=30):
+    end = time.time() + limit
+    while time.time() < end:
+        if not qemu_pids(run_dir):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_run_sh_stopped_takes_qemu_down_and_marks_the_run(tmp_path, sig):
+    results = tmp_path / "r"
+    proc = start(["--exec", "sleep 600"], results)
+    run = wait_for_payload(proc, results)
+    assert qemu_pids(run)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert gone(run), "QEMU outlived run.sh"
+    assert (run / "INCOMPLETE").exists()
+    assert not (results / "latest").exists()
+    assert (run / "console.log").stat().st_size > 0
+    if sig == signal.SIGTERM:
+        # it had time to say so: the summary says interrupted
+        summary = (run / "summary.json").read_text()
+        assert '"guest_status": "interrupted"' in summary, summary
+        assert "marked INCOMPLETE" in err, err
+
+
+def test_qemu_killed_under_run_sh_is_reported_as_that(tmp_path):
+    results = tmp_path / "r"
+    proc = start(["--exec", "sleep 600"], results)
+    run = wait_for_payload(proc, results)
+    for pid in qemu_pids(run):
+        os.kill(pid, signal.SIGKILL)
+    r = finish(proc, results, timeout=120)
+    assert r.rc == 1, r
+    s = r.summary
+    assert s["guest_status"] == "killed", s
+    assert "QEMU was killed by SIGKILL (not by run.sh)" in s["guest_reason"], s
+    assert s["scenarios"][0]["status"] == "fail"
