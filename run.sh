@@ -40,6 +40,8 @@ step() { echo "==> $*"; }
 parse_options "$@"
 check_options
 [ $record = 0 ] || replay_save_args
+# --emit-xml: progress goes to stderr, only the XML to stdout.
+[ $emit_xml = 0 ] || exec 3>&1 1>&2
 
 # --latency's parameters, checked by the model's own parser (a small host
 # tool), before anything is printed when a compiler is there.
@@ -53,8 +55,7 @@ check_latency() {
 		die "--latency: ${err:-daxlab-latency failed}"
 }
 latency_checked=0
-if [ -n "$latency" ] && command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 &&
-	[ -e /usr/include/jansson.h ]; then
+if [ -n "$latency" ] && command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1; then
 	check_latency
 	latency_checked=1
 fi
@@ -271,7 +272,7 @@ jq -n --arg run_id "$RUN_ID" --argjson started "$START" --arg kernel "$kernel_de
 if [ -n "$libvirt" ] || [ $emit_xml = 1 ]; then
 	machine_domain_xml "daxlab-$RUN_ID" >"$RUN/domain.xml"
 	if [ $emit_xml = 1 ]; then
-		cat "$RUN/domain.xml"
+		cat "$RUN/domain.xml" >&3
 		rm -f "$RUN/INCOMPLETE"
 		echo "$PROG: the domain's files are in $RUN; start it with virsh -c ${libvirt:-qemu:///system} create $RUN/domain.xml" >&2
 		exit 0
@@ -371,6 +372,8 @@ if [ "$G_INTERRUPTED" = 1 ]; then
 	exit 130
 fi
 rm -f "$RUN/INCOMPLETE"
-ln -sfn "$RUN_ID" "$results/.latest.$$"
-mv -T "$results/.latest.$$" "$results/latest"
+if ! { ln -sfn "$RUN_ID" "$results/.latest.$$" && mv -T "$results/.latest.$$" "$results/latest"; } 2>/dev/null; then
+	rm -f "$results/.latest.$$"
+	echo "$PROG: could not point $results/latest at this run (is the disk full?)" >&2
+fi
 exit "$rc"

@@ -15,13 +15,14 @@ CAP_CONSOLE=$((64 << 20))
 CAP_TAP=$((16 << 20))
 CAP_FILES=$((256 << 20))
 
+# From the first guest on, SIGINT, SIGTERM and SIGHUP stop the guest and
+# let run.sh keep what it has (before, they simply end run.sh).
 G_INTERRUPTED=0
 G_KILL=() # what to stop on an interrupt
 on_interrupt() {
 	G_INTERRUPTED=1
 	[ ${#G_KILL[@]} -eq 0 ] || "${G_KILL[@]}" >/dev/null 2>&1 || true
 }
-trap on_interrupt INT TERM HUP
 
 size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
 
@@ -71,6 +72,7 @@ guest_wait() {
 guest_run() {
 	local log=$1 limit=$2 t0 wrapper=()
 	shift 2
+	trap on_interrupt INT TERM HUP
 	G_EXIT=0 G_SIGNAL="" G_DEADLINE=0 G_FLOOD=""
 	machine_qemu_argv
 	read -r -a wrapper <<<"${DAXLAB_QEMU_WRAPPER:-}"
@@ -95,6 +97,7 @@ guest_run() {
 guest_run_libvirt() {
 	local uri=$1 dom=$2 xml=$3 log=$4 limit=$5 t0 end reaper
 	shift 5
+	trap on_interrupt INT TERM HUP
 	G_EXIT=0 G_SIGNAL="" G_DEADLINE=0 G_FLOOD=""
 	: >"${M[console]}"
 	: >"${M[files]}"

@@ -171,7 +171,7 @@ def test_crash_tool_rejects_bad_input(tmp_path):
     notlog.write_bytes(b"hello world, not a log at all")
     for args, msg in [
         ([], "usage: daxlab-crash"),
-        (["list", str(notlog)], "is not a daxlab persistence log"),
+        (["list", str(notlog)], "not a daxlab persistence log"),
         (["list", str(tmp_path / "missing")], "cannot open"),
         (["frobnicate"], "unknown command: frobnicate"),
     ]:
