@@ -302,9 +302,6 @@ else
 	[ $shell = 0 ] || echo "    the shell comes up on this terminal once the filesystem is mounted; exit it to power off"
 	guest_run "$RUN/qemu.log" "$timeout" progress
 fi
-times >"$RUN/.cpu-after"
-cpu_seconds=$(awk -v a="$(children_cpu "$RUN/.cpu-before")" -v b="$(children_cpu "$RUN/.cpu-after")" 'BEGIN {printf "%.2f", b - a}')
-rm -f "$RUN/.cpu-before" "$RUN/.cpu-after"
 # The run's own NV-DIMM images back to sparse files (a user's --image is
 # left alone): libvirt preallocates an NV-DIMM's file, and the zeros a
 # guest writes (mkfs) take blocks too.
@@ -316,6 +313,9 @@ free_now=$(free_mib "$RUN")
 # more can be written here. Stop with what is there.
 [ "${free_now:-0}" -ge 8 ] ||
 	die "the disk of the run directory is full (${free_now:-0} MiB free): the guest stopped (qemu exit $G_EXIT$([ "$G_EXIT" = 135 ] && echo ", SIGBUS on the NV-DIMM image")); its logs so far are in $RUN"
+times >"$RUN/.cpu-after"
+cpu_seconds=$(awk -v a="$(children_cpu "$RUN/.cpu-before")" -v b="$(children_cpu "$RUN/.cpu-after")" 'BEGIN {printf "%.2f", b - a}')
+rm -f "$RUN/.cpu-before" "$RUN/.cpu-after"
 
 # Record/replay: the recording keeps its final NV-DIMM digest; a replay
 # must end with the same TAP stream and the same NV-DIMM image.

@@ -491,7 +491,9 @@ static struct verdict guest_verdict(int dirfd, const json_t *run, const struct p
 		    jstr(g, "flood"));
 	else if (json_is_true(json_object_get(g, "deadline")))
 		set(&v, "timeout", "guest killed after %llds", jint(g, "timeout", 0));
-	else if (jstr(g, "signal")[0])
+	/* (SIGBUS is QEMU's own: a write to its mapped image that the disk
+	 * could not take; said below) */
+	else if (jstr(g, "signal")[0] && strcmp(jstr(g, "signal"), "BUS"))
 		set(&v, "killed", "QEMU was killed by SIG%s (not by run.sh)", jstr(g, "signal"));
 	if (!t->done && !strcmp(v.status, "completed")) {
 		char last[200] = "";
@@ -581,8 +583,10 @@ static struct verdict guest_verdict(int dirfd, const json_t *run, const struct p
 		    json_is_true(json_object_get(rep, "pmem_image_identical")) ? "true" : "false");
 	if (t->bail[0] && strcmp(v.status, "interrupted"))
 		set(&v, "bailed", "the guest agent gave up: %s", t->bail);
-	/* Last, and over everything but an interrupt: the guest broke the protocol. */
-	if (strcmp(v.status, "interrupted")) {
+	/* Last, and over everything but an interrupt or a flood (which the host
+	 * saw itself, and which cuts the stream anywhere): the guest broke the
+	 * protocol. */
+	if (strcmp(v.status, "interrupted") && strcmp(v.status, "flood")) {
 		if (tap_err[0])
 			set(&v, "protocol-error", "%s", tap_err);
 		else if (files_err[0])
