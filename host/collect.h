@@ -48,6 +48,9 @@ char *read_capped(int dirfd, const char *name, size_t cap, size_t *len);
 /* Write @n bytes to a new file @name under @dirfd (0600, O_EXCL unless @replace). */
 int write_file(int dirfd, const char *name, const char *data, size_t n, bool replace);
 
+/* @fmt into @err (@errlen bytes); returns -1, for "return errorf(...)". */
+int errorf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Strict number parsing: the whole string. */
 bool parse_u64(const char *s, uint64_t *out);
 bool parse_double(const char *s, double *out);

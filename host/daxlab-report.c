@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -169,23 +170,54 @@ static void put_plot(FILE *f)
 	free(svg);
 }
 
+/*
+ * The page's own markup with values put in: @fmt is written as it is but
+ * for "%s" (a string: cleaned and escaped), "%j" (a JSON value: a string
+ * escaped, any other value as JSON), "%o" (a flat JSON object as "key:
+ * value, ...") and "%u" (an unsigned). Nothing from a run reaches the page
+ * but through these.
+ */
+static void hprintf(FILE *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	for (const char *p = fmt; *p; p++) {
+		if (*p != '%' || !p[1]) {
+			fputc(*p, f);
+			continue;
+		}
+		switch (*++p) {
+		case 's':
+			html_put(f, va_arg(ap, const char *));
+			break;
+		case 'j':
+			put_value(f, va_arg(ap, const json_t *));
+			break;
+		case 'o':
+			put_object(f, va_arg(ap, const json_t *));
+			break;
+		case 'u':
+			fprintf(f, "%u", va_arg(ap, unsigned));
+			break;
+		default:
+			fputc(*p, f);
+		}
+	}
+	va_end(ap);
+}
+
 static void head(FILE *f, const char *what, const char *id)
 {
-	fputs("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">", f);
-	fprintf(f, "<title>daxlab %s ", what);
-	html_put(f, id);
-	fprintf(f, "</title>%s</head><body>\n<h1>daxlab %s ", style, what);
-	html_put(f, id);
-	fputs("</h1>\n", f);
+	hprintf(f, "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+	hprintf(f, "<title>daxlab %s %s</title>", what, id);
+	fputs(style, f);
+	hprintf(f, "</head><body>\n<h1>daxlab %s %s</h1>\n", what, id);
 }
 
 static void row(FILE *f, const char *k, const json_t *v)
 {
-	fputs("<tr><td>", f);
-	html_put(f, k);
-	fputs("</td><td>", f);
-	put_value(f, v);
-	fputs("</td></tr>\n", f);
+	hprintf(f, "<tr><td>%s</td><td>%j</td></tr>\n", k, v);
 }
 
 /* --------------------------------------------------------------- campaign */
@@ -208,24 +240,18 @@ static void campaign(FILE *f, json_t *c)
 	      f);
 	json_array_foreach(json_object_get(c, "job_list"), i, job)
 	{
-		json_int_t rc = json_integer_value(json_object_get(job, "exit"));
+		const json_t *rc = json_object_get(job, "exit");
+		bool ok = json_integer_value(rc) == 0;
 
-		fprintf(f, "<tr class=\"%s\"><td>", rc == 0 ? "pass" : "fail");
-		put_value(f, json_object_get(job, "job"));
-		fputs("</td><td>", f);
-		html_put(f, jstr(job, "uri"));
-		fputs("</td><td><code>", f);
-		html_put(f, jstr(job, "args"));
-		fputs("</code></td><td>", f);
-		if (rc == 0)
+		hprintf(f, "<tr class=\"%s\"><td>%j</td><td>%s</td><td><code>%s</code></td><td>",
+		        ok ? "pass" : "fail", json_object_get(job, "job"), jstr(job, "uri"),
+		        jstr(job, "args"));
+		if (ok)
 			fputs("pass", f);
 		else
-			fprintf(f, "fail (exit %lld)", (long long)rc);
-		fputs("</td><td>", f);
-		put_object(f, json_object_get(job, "totals"));
-		fputs("</td><td>", f);
-		html_put(f, jstr(job, "run_dir"));
-		fputs("</td></tr>\n", f);
+			hprintf(f, "fail (exit %j)", rc);
+		hprintf(f, "</td><td>%o</td><td>%s</td></tr>\n", json_object_get(job, "totals"),
+		        jstr(job, "run_dir"));
 	}
 	fputs("</table>\n<h2>Scenarios over all runs</h2>\n", f);
 	pre(f, "scenarios.txt", 400);
@@ -240,17 +266,8 @@ static void scenario(FILE *f, const json_t *s)
 	const json_t *camp = json_object_get(s, "campaign"),
 	             *crash = json_object_get(s, "crash_check");
 
-	fputs("<details id=\"s-", f);
-	html_put(f, name);
-	fputc('-', f);
-	html_put(f, fs);
-	fprintf(f, "\"%s><summary>", strcmp(st, "pass") ? " open" : "");
-	html_put(f, name);
-	fputs(" on ", f);
-	html_put(f, fs);
-	fputs(": ", f);
-	html_put(f, st);
-	fputs("</summary>\n", f);
+	hprintf(f, "<details id=\"s-%s-%s\"%s><summary>%s on %s: %s</summary>\n", name, fs,
+	        strcmp(st, "pass") ? " open" : "", name, fs, st);
 	snprintf(tap, sizeof(tap), "expect/%s-%s.out", name, fs);
 	snprintf(file, sizeof(file), "%s.bad", tap);
 	fputs("<p>TAP</p>\n", f);
@@ -265,26 +282,21 @@ static void scenario(FILE *f, const json_t *s)
 		fputs("<p>kernel log during the scenario</p>\n", f);
 		pre(f, file, 40);
 	}
-	if (camp) {
-		fputs("<p>race campaign: ", f);
-		put_object(f, camp);
-		fputs("</p>\n", f);
-	}
+	if (camp)
+		hprintf(f, "<p>race campaign: %o</p>\n", camp);
 	if (crash) {
-		fputs("<p>crash check: ", f);
-		put_object(f, crash);
-		fputs("</p>\n", f);
+		hprintf(f, "<p>crash check: %o</p>\n", crash);
 		pre(f, jstr(crash, "report"), 40);
 	}
 	for (unsigned k = 1; k <= DAXLAB_WITNESS_FILES; k++) {
 		snprintf(file, sizeof(file), "hits/%s-%s/hit-%u.txt", name, fs, k);
 		if (!exists(file))
 			continue;
-		fprintf(f, "<p>race hit %u</p>\n", k);
+		hprintf(f, "<p>race hit %u</p>\n", k);
 		pre(f, file, 20);
 		snprintf(file, sizeof(file), "hits/%s-%s/timeline-%u.txt", name, fs, k);
 		if (exists(file)) {
-			fprintf(f,
+			hprintf(f,
 			        "<p>time line around hit %u: fs_dax events and pmem flush/fence "
 			        "events</p>\n",
 			        k);
@@ -323,49 +335,27 @@ static void run(FILE *f, json_t *s)
 		row(f, label, json_object_get(s, *p));
 	}
 	fputs("<tr><td>filesystems</td><td>", f);
-	json_array_foreach(json_object_get(s, "fs"), i, v)
-	{
-		fputs(i ? ", " : "", f);
-		put_value(f, v);
-	}
-	fputs("</td></tr>\n<tr><td>QEMU time</td><td>", f);
-	put_value(f, json_object_get(s, "qemu_seconds"));
-	fputs(" s wall, ", f);
-	put_value(f, json_object_get(s, "qemu_cpu_seconds"));
-	fputs(" s CPU; ", f);
-	put_value(f, json_object_get(s, "cpus"));
-	fputs(" vCPUs, ", f);
-	put_value(f, json_object_get(s, "pmem_size"));
-	fputs(" NV-DIMM</td></tr>\n<tr><td>totals</td><td>", f);
-	put_object(f, json_object_get(s, "totals"));
-	fputs("</td></tr>\n</table>\n", f);
+	json_array_foreach(json_object_get(s, "fs"), i, v) hprintf(f, i ? ", %j" : "%j", v);
+	hprintf(f,
+	        "</td></tr>\n<tr><td>QEMU time</td><td>%j s wall, %j s CPU; %j vCPUs, %j "
+	        "NV-DIMM</td></tr>\n<tr><td>totals</td><td>%o</td></tr>\n</table>\n",
+	        json_object_get(s, "qemu_seconds"), json_object_get(s, "qemu_cpu_seconds"),
+	        json_object_get(s, "cpus"), json_object_get(s, "pmem_size"),
+	        json_object_get(s, "totals"));
 
 	fputs("<h2>Summary</h2><table><tr><th>scenario</th><th>fs</th><th>result</th><th>DAX</th>"
 	      "<th>seconds</th><th>reason</th></tr>\n",
 	      f);
 	json_array_foreach(json_object_get(s, "scenarios"), i, v)
 	{
-		const char *st = jstr(v, "status");
+		const char *st = jstr(v, "status"), *name = jstr(v, "name"), *fs = jstr(v, "fs");
 
-		fputs("<tr class=\"", f);
-		html_put(f, st);
-		fputs("\"><td><a href=\"#s-", f);
-		html_put(f, jstr(v, "name"));
-		fputc('-', f);
-		html_put(f, jstr(v, "fs"));
-		fputs("\">", f);
-		html_put(f, jstr(v, "name"));
-		fputs("</a></td><td>", f);
-		html_put(f, jstr(v, "fs"));
-		fputs("</td><td>", f);
-		html_put(f, st);
-		fputs("</td><td>", f);
-		put_value(f, json_object_get(v, "dax"));
-		fputs("</td><td>", f);
-		put_value(f, json_object_get(v, "duration"));
-		fputs("</td><td>", f);
-		html_put(f, jstr(v, "reason"));
-		fputs("</td></tr>\n", f);
+		hprintf(
+		    f,
+		    "<tr class=\"%s\"><td><a href=\"#s-%s-%s\">%s</a></td><td>%s</td><td>%s</td>"
+		    "<td>%j</td><td>%j</td><td>%s</td></tr>\n",
+		    st, name, fs, name, fs, st, json_object_get(v, "dax"),
+		    json_object_get(v, "duration"), jstr(v, "reason"));
 	}
 	fputs("</table>\n<h2>Scenarios</h2>\n", f);
 	json_array_foreach(json_object_get(s, "scenarios"), i, v) scenario(f, v);
@@ -377,35 +367,27 @@ static void run(FILE *f, json_t *s)
 		      f);
 		json_object_foreach(json_object_get(stats, "counters"), k, v) row(f, k, v);
 		fputs("</table>\n", f);
-		if (json_object_get(stats, "persistence")) {
-			fputs("<p>persistence model (", f);
-			html_put(f, jstr(stats, "persist"));
-			fputs("): ", f);
-			put_object(f, json_object_get(stats, "persistence"));
-			fputs("</p>\n", f);
-		}
+		if (json_object_get(stats, "persistence"))
+			hprintf(f, "<p>persistence model (%s): %o</p>\n", jstr(stats, "persist"),
+			        json_object_get(stats, "persistence"));
 	}
 	if (model) {
-		static const char *const cols[] = {"modelled_ns", "dram_ns",    "loads",
-		                                   "flushes",     "bytes_read", "bytes_written",
-		                                   NULL};
-
-		fputs("<h2>Latency and bandwidth model</h2>\n<p>", f);
-		put_object(f, json_object_get(s, "latency"));
-		fputs("</p>\n", f);
+		hprintf(f, "<h2>Latency and bandwidth model</h2>\n<p>%o</p>\n",
+		        json_object_get(s, "latency"));
 		put_plot(f);
 		fputs("<table><tr><th>window</th><th>modelled ns</th><th>dram ns</th><th>loads</th>"
 		      "<th>flushes</th><th>bytes read</th><th>bytes written</th></tr>\n",
 		      f);
 		json_array_foreach(json_object_get(model, "windows"), i, v)
 		{
-			fputs("<tr><td>", f);
-			put_value(f, json_object_get(v, "id"));
-			for (const char *const *c = cols; *c; c++) {
-				fputs("</td><td>", f);
-				put_value(f, json_object_get(v, *c));
-			}
-			fputs("</td></tr>\n", f);
+			hprintf(
+			    f,
+			    "<tr><td>%j</td><td>%j</td><td>%j</td><td>%j</td><td>%j</td><td>%j</td>"
+			    "<td>%j</td></tr>\n",
+			    json_object_get(v, "id"), json_object_get(v, "modelled_ns"),
+			    json_object_get(v, "dram_ns"), json_object_get(v, "loads"),
+			    json_object_get(v, "flushes"), json_object_get(v, "bytes_read"),
+			    json_object_get(v, "bytes_written"));
 		}
 		fputs("</table>\n", f);
 	}

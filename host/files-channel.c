@@ -8,26 +8,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "collect.h"
-
-static long fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static long fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* A directory @rel under @dirfd: made if missing, refused if not a directory. */
 static int make_dir(int dirfd, const char *rel)
@@ -84,7 +70,7 @@ long files_split(const char *buf, size_t n, int dirfd, const struct plan *p, boo
 				break;
 			}
 			written =
-			    fail(err, errlen, "files channel byte %zu: not a frame header", pos);
+			    errorf(err, errlen, "files channel byte %zu: not a frame header", pos);
 			break;
 		}
 		memcpy(header, buf + pos, (size_t)(nl - (buf + pos)));
@@ -92,35 +78,35 @@ long files_split(const char *buf, size_t n, int dirfd, const struct plan *p, boo
 		if (strncmp(header, begin, sizeof(begin) - 1) ||
 		    memchr(header, 0, (size_t)(nl - (buf + pos)))) {
 			written =
-			    fail(err, errlen, "files channel byte %zu: not a frame header", pos);
+			    errorf(err, errlen, "files channel byte %zu: not a frame header", pos);
 			break;
 		}
 		name = header + sizeof(begin) - 1;
 		size_s = strrchr(name, ' ');
 		if (!size_s) {
-			written = fail(err, errlen,
-			               "files channel byte %zu: a header without a size", pos);
+			written = errorf(err, errlen,
+			                 "files channel byte %zu: a header without a size", pos);
 			break;
 		}
 		*size_s++ = 0;
 		if (daxlab_file_name_parse(name, &fn) != 0 ||
 		    (fn.scenario[0] && plan_scenario(p, fn.scenario) < 0) ||
 		    (fn.fs[0] && !plan_has_fs(p, fn.fs))) {
-			written = fail(
+			written = errorf(
 			    err, errlen,
 			    "files channel byte %zu: a file name the protocol does not allow", pos);
 			break;
 		}
 		if (!parse_u64(size_s, &size) || size > fn.kind->cap) {
 			written =
-			    fail(err, errlen,
-			         "files channel byte %zu: a size over the cap of its kind", pos);
+			    errorf(err, errlen,
+			           "files channel byte %zu: a size over the cap of its kind", pos);
 			break;
 		}
 		for (size_t i = 0; i < nseen; i++)
 			if (!strcmp(seen[i], name)) {
-				written = fail(err, errlen,
-				               "files channel byte %zu: a file sent twice", pos);
+				written = errorf(err, errlen,
+				                 "files channel byte %zu: a file sent twice", pos);
 				goto out;
 			}
 		pos = (size_t)(nl - buf) + 1;
@@ -130,27 +116,28 @@ long files_split(const char *buf, size_t n, int dirfd, const struct plan *p, boo
 		}
 		if (memcmp(buf + pos + size, end, sizeof(end) - 1)) {
 			written =
-			    fail(err, errlen, "files channel byte %zu: a frame without its end",
-			         pos + size);
+			    errorf(err, errlen, "files channel byte %zu: a frame without its end",
+			           pos + size);
 			break;
 		}
 		if (nseen >= DAXLAB_CAP_NFILES) {
-			written = fail(err, errlen, "files channel: more than %d files",
-			               DAXLAB_CAP_NFILES);
+			written = errorf(err, errlen, "files channel: more than %d files",
+			                 DAXLAB_CAP_NFILES);
 			break;
 		}
 		void *ns = realloc(seen, (nseen + 1) * sizeof(*seen));
 
 		if (!ns) {
-			written = fail(err, errlen, "out of memory");
+			written = errorf(err, errlen, "out of memory");
 			break;
 		}
 		seen = ns;
 		strcpy(seen[nseen++], name);
 		if (make_parents(dirfd, name) != 0 ||
 		    write_file(dirfd, name, buf + pos, (size_t)size, false) != 0) {
-			written = fail(err, errlen, "files channel: cannot write a guest file: %s",
-			               strerror(errno));
+			written =
+			    errorf(err, errlen, "files channel: cannot write a guest file: %s",
+			           strerror(errno));
 			break;
 		}
 		written++;

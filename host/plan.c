@@ -4,23 +4,9 @@
  * to check the guest against is taken here; the judge reads the rest.
  */
 #include <jansson.h>
-#include <stdarg.h>
 #include <string.h>
 
 #include "collect.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static bool bin_ok(const char *bin, const char *name)
 {
@@ -40,15 +26,15 @@ int plan_parse(const char *json, size_t n, struct plan *p, char *err, size_t err
 
 	memset(p, 0, sizeof(*p));
 	if (!root)
-		return fail(err, errlen, "run.json: line %d: %s", jerr.line, jerr.text);
+		return errorf(err, errlen, "run.json: line %d: %s", jerr.line, jerr.text);
 	if (!json_is_object(root)) {
-		fail(err, errlen, "run.json is not an object");
+		errorf(err, errlen, "run.json is not an object");
 		goto out;
 	}
 	v = json_object_get(root, "scenarios");
 	if (!json_is_array(v) || json_array_size(v) > PLAN_MAX_SCENARIOS) {
-		fail(err, errlen, "run.json: scenarios must be a list of at most %d",
-		     PLAN_MAX_SCENARIOS);
+		errorf(err, errlen, "run.json: scenarios must be a list of at most %d",
+		       PLAN_MAX_SCENARIOS);
 		goto out;
 	}
 	json_array_foreach(v, i, item)
@@ -58,8 +44,8 @@ int plan_parse(const char *json, size_t n, struct plan *p, char *err, size_t err
 
 		if (!name || !bin || !daxlab_value_ok('N', name) || !bin_ok(bin, name) ||
 		    plan_scenario(p, name) >= 0) {
-			fail(err, errlen,
-			     "run.json: scenario %zu is not a unique name and NNN-name", i);
+			errorf(err, errlen,
+			       "run.json: scenario %zu is not a unique name and NNN-name", i);
 			goto out;
 		}
 		strcpy(p->scen[p->nscen].name, name);
@@ -68,7 +54,7 @@ int plan_parse(const char *json, size_t n, struct plan *p, char *err, size_t err
 	}
 	v = json_object_get(root, "fs");
 	if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > PLAN_MAX_FS) {
-		fail(err, errlen, "run.json: fs must be a list of 1 to %d", PLAN_MAX_FS);
+		errorf(err, errlen, "run.json: fs must be a list of 1 to %d", PLAN_MAX_FS);
 		goto out;
 	}
 	json_array_foreach(v, i, item)
@@ -76,41 +62,41 @@ int plan_parse(const char *json, size_t n, struct plan *p, char *err, size_t err
 		const char *fs = json_string_value(item);
 
 		if (!fs || !daxlab_fs_ok(fs) || plan_has_fs(p, fs)) {
-			fail(err, errlen, "run.json: fs %zu is not ext4, xfs or ext2, once", i);
+			errorf(err, errlen, "run.json: fs %zu is not ext4, xfs or ext2, once", i);
 			goto out;
 		}
 		strcpy(p->fs[p->nfs++], fs);
 	}
 	v = json_object_get(root, "plugin");
 	if (!json_is_string(v) || json_string_length(v) >= sizeof(p->plugin)) {
-		fail(err, errlen, "run.json: no plugin");
+		errorf(err, errlen, "run.json: no plugin");
 		goto out;
 	}
 	strcpy(p->plugin, json_string_value(v));
 	v = json_object_get(root, "crash_check");
 	if (json_is_string(v) && json_string_length(v)) {
 		if (plan_scenario(p, json_string_value(v)) < 0) {
-			fail(err, errlen, "run.json: crash_check is not a planned scenario");
+			errorf(err, errlen, "run.json: crash_check is not a planned scenario");
 			goto out;
 		}
 		strcpy(p->crash_check, json_string_value(v));
 	}
 	base = json_string_value(json_object_get(root, "pmem_base"));
 	if (!base || !daxlab_value_ok('X', base)) {
-		fail(err, errlen, "run.json: pmem_base must be 0x...");
+		errorf(err, errlen, "run.json: pmem_base must be 0x...");
 		goto out;
 	}
 	p->pmem_base = strtoull(base, NULL, 16);
 	v = json_object_get(root, "pmem_bytes");
 	if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
 	    json_integer_value(v) % (1 << 20)) {
-		fail(err, errlen, "run.json: pmem_bytes must be a positive number of MiB");
+		errorf(err, errlen, "run.json: pmem_bytes must be a positive number of MiB");
 		goto out;
 	}
 	p->pmem_bytes = (uint64_t)json_integer_value(v);
 	v = json_object_get(root, "cpus");
 	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 255) {
-		fail(err, errlen, "run.json: cpus must be 1 to 255");
+		errorf(err, errlen, "run.json: cpus must be 1 to 255");
 		goto out;
 	}
 	p->cpus = (unsigned)json_integer_value(v);

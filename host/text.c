@@ -230,6 +230,18 @@ int write_file(int dirfd, const char *name, const char *data, size_t n, bool rep
 	return close(fd);
 }
 
+int errorf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
 bool parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;
