@@ -335,14 +335,14 @@ for fs in $FS_LIST; do
 		name=${scen#[0-9][0-9][0-9]-}
 		if [ -n "$wedged" ]; then
 			# Its mount cannot be unmounted, nor the device used again.
-			report "$name" "$fs" skip 0 0 - "not run: $wedged"
+			report "$name" "$fs" skip 0 0 0 "not run: $wedged"
 			continue
 		fi
 		if [ $fs_status != 0 ]; then
 			if [ "$fs" = ext2 ]; then
-				report "$name" "$fs" skip 0 0 - "$fs_reason"
+				report "$name" "$fs" skip 0 0 0 "$fs_reason"
 			else
-				report "$name" "$fs" fail "$dax_on" 0 - "$fs_reason"
+				report "$name" "$fs" fail "$dax_on" 0 0 "$fs_reason"
 			fi
 			continue
 		fi
