@@ -180,6 +180,32 @@ def test_crash_tool_rejects_bad_input(tmp_path):
         assert msg in p.stderr, (args, p.stderr)
 
 
+def test_crash_tools_trust_no_count_from_their_input(tmp_path):
+    # A log whose checkpoint claims 2^31 pending lines (the tool used to
+    # allocate for them), --samples at UINT_MAX (it looped forever), an image
+    # cut off half-way (it stays no file), a trace ending inside a record.
+    crash = TOP / ".cache" / "build" / "emulator" / "daxlab-crash"
+    trace_tool = TOP / ".cache" / "build" / "emulator" / "daxlab-trace"
+    log = tmp_path / "pmem-log.bin"
+    log.write_bytes(b"DAXLOG1\0" + (1 << 20).to_bytes(8, "little") + b"\x02" +
+                    (7).to_bytes(8, "little") + (1 << 31).to_bytes(4, "little"))
+    p = subprocess.run([str(crash), "list", str(log)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "corrupt checkpoint 7: 2147483648 pending lines" in p.stderr, p
+    out = tmp_path / "state.img"
+    p = subprocess.run([str(crash), "image", str(log), "--checkpoint", "7", "-o", str(out)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and not out.exists(), p
+    spec = tmp_path / "spec"
+    spec.write_text("")
+    p = subprocess.run([str(crash), "check", str(log), str(spec), "--samples", "4294967295"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "--samples: at most 100000" in p.stderr, p
+    trace = tmp_path / "pmem-trace.bin"
+    trace.write_bytes(b"DAXTRC2\0" + bytes(16) + bytes(32) + bytes(7))
+    p = subprocess.run([str(trace_tool), str(trace)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "is truncated" in p.stderr and p.stdout.count("\n") == 1, p
+
+
 def test_crash_states_at_every_nth_fence(daxlab, tmp_path):
     run = daxlab("--scenario", "dax-basics", "--crash-every", "100000")
     assert run.rc == 0, run
