@@ -82,7 +82,7 @@ $(TRACE_TOOL): emulator/daxlab-trace.c emulator/pmem-trace-read.c emulator/pmem-
 
 $(LATENCY_TOOL): emulator/daxlab-latency.c emulator/perf-model.c emulator/perf-model.h
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ emulator/daxlab-latency.c emulator/perf-model.c
+	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ emulator/daxlab-latency.c emulator/perf-model.c $(JSON_LIBS)
 
 
 # The QEMU plugin, against the plugin header of the installed QEMU (taken
@@ -91,7 +91,7 @@ $(PLUGIN): $(PLUGIN_SRC) $(wildcard emulator/*.h) $(PROTO_HDR)
 	@mkdir -p $(@D)
 	inc=$$(emulator/fetch-qemu-header.sh $(CACHE)) && \
 	$(CC) $(CSTD) $(CFLAGS) -shared -fPIC -pthread -I"$$inc" -Iemulator \
-		$$(pkg-config --cflags glib-2.0) -o $@ $(PLUGIN_SRC)
+		$$(pkg-config --cflags glib-2.0) -o $@ $(PLUGIN_SRC) $(JSON_LIBS)
 
 # Guest programs are static: the initramfs has no matching libc for them.
 $(GUEST)/scenarios/%: scenarios/%.c $(GUEST_LIB) $(GUEST_HDR)
@@ -124,11 +124,11 @@ $(BUILD)/unit/%: tests/unit/%.c $(GUEST_LIB) $(GUEST_HDR) $(EMU_UNITS) $(HOST_UN
 BENCH_PERSIST := $(BUILD)/bench/persist-model
 $(BENCH_PERSIST): bench/persist-model.c emulator/persist.c emulator/line-set.c $(wildcard emulator/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(SAN) -pthread -Iemulator -o $@ $< emulator/persist.c emulator/line-set.c
+	$(CC) $(CSTD) -O1 -g $(SAN) -pthread -Iemulator -o $@ $< emulator/persist.c emulator/line-set.c $(JSON_LIBS)
 
 unit: $(UNIT_BIN) $(BENCH_PERSIST)
 	@for t in $(UNIT_BIN); do echo "unit: $$t"; $$t || exit 1; done
-	@echo "unit: $(BENCH_PERSIST) (smoke)"; $(BENCH_PERSIST) --sizes 1M,4M --pending 100 --rounds 2 >/dev/null
+	@echo "unit: $(BENCH_PERSIST) (smoke)"; $(BENCH_PERSIST) --sizes 1M,4M --pending 100 --rounds 2 >/dev/null 2>&1
 
 lint:
 	shellcheck -x $(SHELL_SCRIPTS)

@@ -44,7 +44,8 @@ check_options
 [ $emit_xml = 0 ] || exec 3>&1 1>&2
 
 # --latency's parameters, checked by the model's own parser (a small host
-# tool), before anything is printed when a compiler is there.
+# tool), before anything is printed when a compiler and jansson are there
+# (else once the dependencies are installed).
 check_latency() {
 	local err
 	mkdir -p "$CACHE"
@@ -55,7 +56,8 @@ check_latency() {
 		die "--latency: ${err:-daxlab-latency failed}"
 }
 latency_checked=0
-if [ -n "$latency" ] && command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1; then
+if [ -n "$latency" ] && command -v cc >/dev/null 2>&1 && command -v make >/dev/null 2>&1 &&
+	[ -e /usr/include/jansson.h ]; then
 	check_latency
 	latency_checked=1
 fi

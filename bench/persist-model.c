@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,7 @@ static uint64_t parse_u64(const char *s, const char *what)
  * One DIMM size: @pending scattered dirty lines, then @rounds checkpoints
  * with them pending; stores and flushes over a 64 MiB stretch.
  */
-static void measure(uint64_t size, uint64_t pending, unsigned rounds, const char *sep)
+static json_t *measure(uint64_t size, uint64_t pending, unsigned rounds)
 {
 	uint8_t *live =
 	    mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -107,14 +108,13 @@ static void measure(uint64_t size, uint64_t pending, unsigned rounds, const char
 	for (unsigned r = 0; r < rounds; r++)
 		persist_checkpoint(p, 2 + r, NULL);
 	cp_ns = (now() - t0) * 1e9 / rounds;
-	printf("%s    {\"dimm_bytes\": %" PRIu64 ", \"new_us\": %.1f, \"store_ns\": %.2f, "
-	       "\"flush_ns\": %.2f, \"checkpoint_us\": %.1f, \"pending\": %" PRIu64 "}",
-	       sep, size, new_ns / 1e3, store_ns, flush_ns, cp_ns / 1e3, pending);
-	fflush(stdout);
 	persist_free(p);
 	fclose(log);
 	munmap(live, size);
 	munmap(shadow, size);
+	return json_pack("{s:I, s:f, s:f, s:f, s:f, s:I}", "dimm_bytes", (json_int_t)size, "new_us",
+	                 new_ns / 1e3, "store_ns", store_ns, "flush_ns", flush_ns, "checkpoint_us",
+	                 cp_ns / 1e3, "pending", (json_int_t)pending);
 }
 
 int main(int argc, char **argv)
@@ -143,23 +143,24 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	printf("{\n  \"sizes\": [\n");
-	{
-		char *list = strdup(sizes), *save = NULL, *tok;
-		const char *sep = "";
+	json_t *all = json_array();
+	char *list = strdup(sizes), *save = NULL, *tok;
 
-		if (!list)
-			die("out of memory");
-		for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-			uint64_t size = parse_u64(tok, "--sizes: sizes like 512M or 8G");
+	if (!list)
+		die("out of memory");
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint64_t size = parse_u64(tok, "--sizes: sizes like 512M or 8G");
 
-			if (size % 64)
-				die("--sizes: a size must be a multiple of 64 bytes");
-			measure(size, pending, rounds, sep);
-			sep = ",\n";
-		}
-		free(list);
+		if (size % 64)
+			die("--sizes: a size must be a multiple of 64 bytes");
+		fprintf(stderr, "persist-model: %s\n", tok);
+		json_array_append_new(all, measure(size, pending, rounds));
 	}
-	printf("\n  ]\n}\n");
+	free(list);
+	json_t *out = json_pack("{s:o}", "sizes", all);
+
+	json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+	putchar('\n');
+	json_decref(out);
 	return 0;
 }

@@ -3,7 +3,7 @@
  * resolves to, before any guest boots.
  *
  *   daxlab-latency check SPEC   SPEC is dram, optane or custom:key=value,...
- *                               prints the parameters as JSON members, or
+ *                               prints the parameters as a JSON object, or
  *                               one line naming the bad parameter (exit 2)
  *   daxlab-latency presets      the presets, one JSON object each
  */
@@ -22,6 +22,13 @@ static int usage(FILE *f, int rc)
 	return rc;
 }
 
+static void print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+	putchar('\n');
+	json_decref(j);
+}
+
 int main(int argc, char **argv)
 {
 	struct perf_params p;
@@ -34,9 +41,7 @@ int main(int argc, char **argv)
 
 		for (int i = 0; i < 2; i++) {
 			perf_params_preset(names[i], &p);
-			printf("{\n");
-			perf_params_json(&p, stdout, "  ");
-			printf("}\n");
+			print_json(perf_params_json(&p));
 		}
 		return 0;
 	}
@@ -46,6 +51,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
-	perf_params_json(&p, stdout, "");
+	print_json(perf_params_json(&p));
 	return 0;
 }

@@ -49,6 +49,7 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1068,11 +1069,28 @@ static void on_vcpu_init(qemu_plugin_id_t id, unsigned cpu)
 	reg_rsi = gpr[6];
 }
 
-static void json_counters(FILE *f, const uint64_t *ctr, const char *indent)
+/* The counters as a JSON object, in their order. */
+static json_t *json_counters(const uint64_t *ctr)
 {
+	json_t *o = json_object();
+
 	for (int c = 0; c < NCTR; c++)
-		fprintf(f, "%s\"%s\": %" PRIu64 "%s\n", indent, counter_names[c], ctr[c],
-		        c + 1 < NCTR ? "," : "");
+		json_object_set_new(o, counter_names[c], json_integer((json_int_t)ctr[c]));
+	return o;
+}
+
+/* @j into OUT/@name, by way of a temporary file; takes @j. */
+static void write_json(const char *name, json_t *j)
+{
+	g_autofree char *path = g_build_filename(out_dir, name, NULL);
+	g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
+
+	if (!j ||
+	    json_dump_file(j, tmp,
+	                   JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12)) != 0 ||
+	    rename(tmp, path) != 0)
+		fprintf(stderr, "daxlab-pmem: writing %s failed: %s\n", path, strerror(errno));
+	json_decref(j);
 }
 
 /* The windows again, one line each ("window ID name=value ..."), for shells. */
@@ -1109,66 +1127,71 @@ static double per(uint64_t a, uint64_t b)
  */
 static void write_model(void)
 {
-	g_autofree char *path = g_build_filename(out_dir, "pmem-model.json", NULL);
 	g_autofree char *tpath = g_build_filename(out_dir, "pmem-model.txt", NULL);
-	FILE *f = fopen(path, "w"), *t = fopen(tpath, "w");
+	FILE *t = fopen(tpath, "w");
+	json_t *windows = json_array();
 
-	if (!f || !t) {
-		fprintf(stderr, "daxlab-pmem: cannot write %s: %s\n", path, strerror(errno));
-		if (f)
-			fclose(f);
-		if (t)
-			fclose(t);
+	if (!t) {
+		fprintf(stderr, "daxlab-pmem: cannot write %s: %s\n", tpath, strerror(errno));
 		return;
 	}
-	fprintf(f, "{\n  \"mode\": \"%s\",\n  \"params\": {\n",
-	        lat_mode == LAT_STALL ? "stall" : "model");
-	perf_params_json(&lat_params, f, "    ");
-	fprintf(f, "  },\n  \"reference\": {\n");
-	perf_params_json(&lat_ref_params, f, "    ");
-	fprintf(f, "  },\n  \"windows\": [");
 	for (guint i = 0; i < lat_windows->len; i++) {
 		const struct lat_window *w = &g_array_index(lat_windows, struct lat_window, i);
 		const struct perf_stats *s = &w->s;
 		double ns = (double)s->ps / 1000, ref_ns = (double)w->ref_ps / 1000;
+		json_t *o = json_object();
 
-		fprintf(
-		    f,
-		    "%s\n    {\"id\": %" PRIu64 ", \"modelled_ns\": %.3f, \"dram_ns\": %.3f, "
-		    "\"insns\": %" PRIu64 ", \"loads\": %" PRIu64 ", \"load_hits\": %" PRIu64
-		    ", \"rand_misses\": %" PRIu64 ", \"seq_misses\": %" PRIu64
-		    ", \"stores\": %" PRIu64 ", \"nt_stores\": %" PRIu64 ", \"flushes\": %" PRIu64
-		    ", \"fences\": %" PRIu64 ", \"bytes_read\": %" PRIu64
-		    ", \"bytes_written\": %" PRIu64 ", \"writebacks\": %" PRIu64
-		    ", \"wc_merges\": %" PRIu64 ", \"media_read_bytes\": %" PRIu64
-		    ", \"media_write_bytes\": %" PRIu64
-		    ", \"read_wait_ns\": %.3f, \"write_wait_ns\": %.3f, \"drain_wait_ns\": %.3f"
-		    ", \"ns_per_load\": %.3f, \"ns_per_flush\": %.3f, \"read_gbps\": %.4f"
-		    ", \"write_gbps\": %.4f, \"dram_read_gbps\": %.4f, \"dram_write_gbps\": %.4f}",
-		    i ? "," : "", w->id, ns, ref_ns, s->insns, s->loads, s->load_hits,
-		    s->rand_misses, s->seq_misses, s->stores, s->nt_stores, s->flushes, s->fences,
-		    s->bytes_read, s->bytes_written, s->writebacks, s->wc_merges,
-		    s->media_read_bytes, s->media_write_bytes, (double)s->read_wait_ps / 1000,
-		    (double)s->write_wait_ps / 1000, (double)s->drain_wait_ps / 1000,
-		    per(s->ps, s->loads) / 1000, per(s->ps, s->flushes) / 1000,
-		    per(s->bytes_read * 1000, s->ps), per(s->bytes_written * 1000, s->ps),
-		    per(s->bytes_read * 1000, w->ref_ps), per(s->bytes_written * 1000, w->ref_ps));
+#define U(k, v) json_object_set_new(o, k, json_integer((json_int_t)(v)))
+#define R(k, v) json_object_set_new(o, k, json_real(v))
+		U("id", w->id);
+		R("modelled_ns", ns);
+		R("dram_ns", ref_ns);
+		U("insns", s->insns);
+		U("loads", s->loads);
+		U("load_hits", s->load_hits);
+		U("rand_misses", s->rand_misses);
+		U("seq_misses", s->seq_misses);
+		U("stores", s->stores);
+		U("nt_stores", s->nt_stores);
+		U("flushes", s->flushes);
+		U("fences", s->fences);
+		U("bytes_read", s->bytes_read);
+		U("bytes_written", s->bytes_written);
+		U("writebacks", s->writebacks);
+		U("wc_merges", s->wc_merges);
+		U("media_read_bytes", s->media_read_bytes);
+		U("media_write_bytes", s->media_write_bytes);
+		R("read_wait_ns", (double)s->read_wait_ps / 1000);
+		R("write_wait_ns", (double)s->write_wait_ps / 1000);
+		R("drain_wait_ns", (double)s->drain_wait_ps / 1000);
+		R("ns_per_load", per(s->ps, s->loads) / 1000);
+		R("ns_per_flush", per(s->ps, s->flushes) / 1000);
+		R("read_gbps", per(s->bytes_read * 1000, s->ps));
+		R("write_gbps", per(s->bytes_written * 1000, s->ps));
+		R("dram_read_gbps", per(s->bytes_read * 1000, w->ref_ps));
+		R("dram_write_gbps", per(s->bytes_written * 1000, w->ref_ps));
+#undef U
+#undef R
+		json_array_append_new(windows, o);
 		fprintf(t,
 		        "window %" PRIu64 " modelled_ns=%.3f dram_ns=%.3f loads=%" PRIu64
 		        " flushes=%" PRIu64 " bytes_read=%" PRIu64 " bytes_written=%" PRIu64 "\n",
 		        w->id, ns, ref_ns, s->loads, s->flushes, s->bytes_read, s->bytes_written);
 	}
-	fprintf(f, "\n  ]\n}\n");
-	if ((fclose(t) | fclose(f)) != 0)
-		fprintf(stderr, "daxlab-pmem: writing %s failed: %s\n", path, strerror(errno));
+	if (fclose(t) != 0)
+		fprintf(stderr, "daxlab-pmem: writing %s failed: %s\n", tpath, strerror(errno));
+	write_json("pmem-model.json",
+	           json_pack("{s:s, s:o, s:o, s:o}", "mode",
+	                     lat_mode == LAT_STALL ? "stall" : "model", "params",
+	                     perf_params_json(&lat_params), "reference",
+	                     perf_params_json(&lat_ref_params), "windows", windows));
 }
 
 static void on_exit_report(qemu_plugin_id_t id, void *p)
 {
 	uint64_t total[NCTR] = {0};
-	g_autofree char *path = g_build_filename(out_dir, "pmem-stats.json", NULL);
-	g_autofree char *tmp = g_strconcat(path, ".tmp", NULL);
-	FILE *f;
+	json_t *r, *wins = json_array(), *cps = json_array();
+	char hex[24];
 
 	(void)id;
 	(void)p;
@@ -1187,14 +1210,9 @@ static void on_exit_report(qemu_plugin_id_t id, void *p)
 		fprintf(stderr, "daxlab-pmem: writing the persistence log failed: %s\n",
 		        strerror(errno));
 	log_file = NULL;
-	f = fopen(tmp, "w");
-	if (!f) {
-		fprintf(stderr, "daxlab-pmem: cannot write %s: %s\n", tmp, strerror(errno));
-		return;
-	}
-	fprintf(f, "{\n  \"plugin\": \"daxlab-pmem\",\n");
-	fprintf(f, "  \"pmem_base\": \"0x%" PRIx64 "\",\n  \"pmem_size\": %" PRIu64 ",\n",
-	        pmem_base, pmem_size);
+	snprintf(hex, sizeof(hex), "0x%" PRIx64, pmem_base);
+	r = json_pack("{s:s, s:s, s:I}", "plugin", "daxlab-pmem", "pmem_base", hex, "pmem_size",
+	              (json_int_t)pmem_size);
 	if (latency_on) {
 		uint64_t stalled = 0, stalls = 0, extra = 0;
 
@@ -1204,57 +1222,55 @@ static void on_exit_report(qemu_plugin_id_t id, void *p)
 		}
 		if (lat_all)
 			extra = perf_stats(lat_all).ps - perf_stats(lat_all_ref).ps;
-		fprintf(
-		    f,
-		    "  \"latency\": {\"preset\": \"%s\", \"mode\": \"%s\", \"stalled_ns\": %" PRIu64
-		    ", \"stalls\": %" PRIu64 ", \"modelled_extra_ns\": %" PRIu64 "},\n",
-		    lat_params.name, lat_mode == LAT_STALL ? "stall" : "model", stalled, stalls,
-		    extra / 1000);
+		json_object_set_new(
+		    r, "latency",
+		    json_pack("{s:s, s:s, s:I, s:I, s:I}", "preset", lat_params.name, "mode",
+		              lat_mode == LAT_STALL ? "stall" : "model", "stalled_ns",
+		              (json_int_t)stalled, "stalls", (json_int_t)stalls,
+		              "modelled_extra_ns", (json_int_t)(extra / 1000)));
 	}
-	fprintf(f, "  \"persist\": \"%s\",\n",
-	        !persist_on                   ? "off"
-	        : persist_mode == PERSIST_ADR ? "adr"
-	                                      : "eadr");
-	fprintf(f, "  \"direct_map_base\": \"0x%" PRIx64 "\",\n", dm_base);
-	fprintf(f, "  \"watch\": {\"from\": \"%s\", \"started\": %s},\n",
-	        watch_marker ? "marker" : "kernel", watching ? "true" : "false");
-	fprintf(f, "  \"counters\": {\n");
-	json_counters(f, total, "    ");
-	fprintf(f, "  },\n");
+	json_object_set_new(r, "persist",
+	                    json_string(!persist_on                   ? "off"
+	                                : persist_mode == PERSIST_ADR ? "adr"
+	                                                              : "eadr"));
+	snprintf(hex, sizeof(hex), "0x%" PRIx64, dm_base);
+	json_object_set_new(r, "direct_map_base", json_string(hex));
+	json_object_set_new(r, "watch",
+	                    json_pack("{s:s, s:b}", "from", watch_marker ? "marker" : "kernel",
+	                              "started", watching));
+	json_object_set_new(r, "counters", json_counters(total));
 	if (model) {
-		struct persist_stats s = persist_stats(model);
+		struct persist_stats st = persist_stats(model);
 
-		fprintf(f,
-		        "  \"persistence\": {\"committed_lines\": %" PRIu64
-		        ", \"logged_lines\": %" PRIu64 ", \"redundant_flushes\": %" PRIu64
-		        ", \"checkpoints\": %" PRIu64 ", \"missing_flush_lines\": %" PRIu64
-		        ", \"unfenced_lines\": %" PRIu64
-		        ", \"log\": \"pmem-log.bin\", \"log_failed\": %s},\n",
-		        s.committed_lines, s.logged_lines, s.redundant_flushes, s.checkpoints,
-		        s.missing_flush_lines, s.unfenced_lines,
-		        persist_log_failed(model) ? "true" : "false");
+		json_object_set_new(r, "persistence",
+		                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:b}",
+		                              "committed_lines", (json_int_t)st.committed_lines,
+		                              "logged_lines", (json_int_t)st.logged_lines,
+		                              "redundant_flushes", (json_int_t)st.redundant_flushes,
+		                              "checkpoints", (json_int_t)st.checkpoints,
+		                              "missing_flush_lines",
+		                              (json_int_t)st.missing_flush_lines, "unfenced_lines",
+		                              (json_int_t)st.unfenced_lines, "log", "pmem-log.bin",
+		                              "log_failed", persist_log_failed(model)));
 	}
-	fprintf(f, "  \"windows\": [");
 	for (guint i = 0; i < windows->len; i++) {
 		struct window *w = &g_array_index(windows, struct window, i);
 
-		fprintf(f, "%s\n    {\"id\": %" PRIu64 ", \"counters\": {\n", i ? "," : "", w->id);
-		json_counters(f, w->ctr, "      ");
-		fprintf(f, "    }}");
+		json_array_append_new(wins, json_pack("{s:I, s:o}", "id", (json_int_t)w->id,
+		                                      "counters", json_counters(w->ctr)));
 	}
-	fprintf(f, "\n  ],\n  \"checkpoints\": [");
+	json_object_set_new(r, "windows", wins);
 	for (guint i = 0; i < checkpoints->len; i++) {
 		struct persist_checkpoint *c =
 		    &g_array_index(checkpoints, struct persist_checkpoint, i);
 
-		fprintf(f,
-		        "%s\n    {\"id\": %" PRIu64 ", \"dirty_lines\": %" PRIu64
-		        ", \"unfenced_lines\": %" PRIu64 "}",
-		        i ? "," : "", c->id, c->dirty_lines, c->unfenced_lines);
+		json_array_append_new(cps,
+		                      json_pack("{s:I, s:I, s:I}", "id", (json_int_t)c->id,
+		                                "dirty_lines", (json_int_t)c->dirty_lines,
+		                                "unfenced_lines", (json_int_t)c->unfenced_lines));
 	}
-	fprintf(f, "\n  ]\n}\n");
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		fprintf(stderr, "daxlab-pmem: writing %s failed: %s\n", path, strerror(errno));
+	json_object_set_new(r, "checkpoints", cps);
+	write_json("pmem-stats.json", r);
 	write_windows_text();
 	if (latency_on)
 		write_model();

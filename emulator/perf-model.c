@@ -312,30 +312,22 @@ bool perf_params_parse(const char *spec, struct perf_params *p, char *err, size_
 	return true;
 }
 
-static void ns3(char *buf, size_t len, uint64_t ps)
+/* Picoseconds as nanoseconds, exactly (ps are integers). */
+static json_t *ns(uint64_t ps)
 {
-	snprintf(buf, len, "%" PRIu64 ".%03" PRIu64, ps / 1000, ps % 1000);
+	return json_real((double)ps / 1000);
 }
 
-void perf_params_json(const struct perf_params *p, void *file, const char *indent)
+json_t *perf_params_json(const struct perf_params *p)
 {
-	FILE *f = file;
-	char t[7][32];
-
-	ns3(t[0], 32, p->insn_ps), ns3(t[1], 32, p->read_ps), ns3(t[2], 32, p->read_seq_ps);
-	ns3(t[3], 32, p->write_ps), ns3(t[4], 32, p->flush_ps), ns3(t[5], 32, p->fence_ps);
-	ns3(t[6], 32, p->nt_ps);
-	fprintf(f,
-	        "%s\"preset\": \"%s\",\n%s\"insn_ns\": %s,\n%s\"read_ns\": %s,\n%s\"read_seq_ns\": "
-	        "%s,\n"
-	        "%s\"prefetch\": %" PRIu64 ",\n%s\"write_ns\": %s,\n%s\"flush_ns\": %s,\n"
-	        "%s\"fence_ns\": %s,\n%s\"nt_ns\": %s,\n%s\"read_bw_mbps\": %" PRIu64
-	        ",\n%s\"write_bw_mbps\": %" PRIu64 ",\n%s\"unit\": %" PRIu64
-	        ",\n%s\"wcbuf\": %" PRIu64 ",\n%s\"cache\": %" PRIu64 "\n",
-	        indent, p->name, indent, t[0], indent, t[1], indent, t[2], indent, p->prefetch,
-	        indent, t[3], indent, t[4], indent, t[5], indent, t[6], indent, p->read_bw_mbps,
-	        indent, p->write_bw_mbps, indent, p->unit, indent, p->wc_units * p->unit, indent,
-	        p->cache_bytes);
+	return json_pack("{s:s, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I}",
+	                 "preset", p->name, "insn_ns", ns(p->insn_ps), "read_ns", ns(p->read_ps),
+	                 "read_seq_ns", ns(p->read_seq_ps), "prefetch", (json_int_t)p->prefetch,
+	                 "write_ns", ns(p->write_ps), "flush_ns", ns(p->flush_ps), "fence_ns",
+	                 ns(p->fence_ps), "nt_ns", ns(p->nt_ps), "read_bw_mbps",
+	                 (json_int_t)p->read_bw_mbps, "write_bw_mbps", (json_int_t)p->write_bw_mbps,
+	                 "unit", (json_int_t)p->unit, "wcbuf", (json_int_t)(p->wc_units * p->unit),
+	                 "cache", (json_int_t)p->cache_bytes);
 }
 
 /* ------------------------------------------------------------------ model */

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 /*
  * One memory's parameters. Times are picoseconds, bandwidths MB/s (10^6
  * bytes per second), sizes bytes. Parsed from "dram", "optane" or
@@ -56,8 +58,8 @@ struct perf;
 bool perf_params_parse(const char *spec, struct perf_params *p, char *err, size_t errlen);
 /* The preset named @name ("dram" or "optane"), or false. */
 bool perf_params_preset(const char *name, struct perf_params *p);
-/* Write @p as JSON object members, one per line, each line after @indent. */
-void perf_params_json(const struct perf_params *p, void *file, const char *indent);
+/* @p as a JSON object (jansson): the preset's name, times in ns, sizes. */
+json_t *perf_params_json(const struct perf_params *p);
 
 struct perf *perf_new(const struct perf_params *p, unsigned ncpus);
 void perf_free(struct perf *m);
