@@ -309,7 +309,10 @@ static bool crash_summary_parse(const char *text, struct crash_summary *s, char 
 	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
 		last = p;
 	first_fail[0] = 0;
-	if ((ff = strstr(text, "FAIL ")) && (ff == text || ff[-1] == '\n')) {
+	for (ff = strstr(text, "FAIL "); ff && ff != text && ff[-1] != '\n';
+	     ff = strstr(ff + 1, "FAIL "))
+		;
+	if (ff) {
 		char *c = text_clean(ff + 5, strcspn(ff + 5, "\n"), false);
 
 		snprintf(first_fail, fflen, "%s", c);
