@@ -25,7 +25,8 @@ def wait_for_payload(proc, results, limit=240):
     while time.time() < end:
         assert proc.poll() is None, proc.communicate()
         d = run_dir_of(results)
-        if d and "# Subtest: payload ext4" in (d / "tap.txt").read_text(errors="replace"):
+        tap = d / "tap.txt" if d else None
+        if tap and tap.exists() and "# Subtest: payload ext4" in tap.read_text(errors="replace"):
             return d
         time.sleep(1)
     pytest.fail("the guest never started the payload")
