@@ -54,6 +54,17 @@ def test_a_forged_passing_result_does_not_pass(daxlab):
     assert run.summary["guest_status"] == "protocol-error", run.summary
 
 
+def test_a_forged_line_that_injects_json_keys_is_a_protocol_error(daxlab):
+    forged = ('# daxlab-result: scenario=payload fs=ext4 status=pass dax=1 '
+              'duration=1.00,"forged":"yes" exit=0 reason=-')
+    run = daxlab("--exec", f"echo '{forged}' >{TAP_PORT}; exit 0")
+    assert run.rc == 1, run
+    s = run.summary
+    assert "forged" not in s and s["guest_status"] == "protocol-error", s
+    assert "duration= is not a valid value" in s["guest_reason"], s
+    assert s["scenarios"][0]["status"] == "fail"
+
+
 def test_markup_and_json_from_the_guest_stay_text(daxlab):
     # The agent quotes a payload's bail-out in the reason: markup, JSON
     # punctuation and a terminal escape, all in one.
