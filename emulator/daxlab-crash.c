@@ -176,6 +176,7 @@ struct expect {
 	unsigned durable, samples, seen; /* sets of outcomes */
 	char name[32];
 	unsigned got_seen;
+	bool checked; /* its checkpoint was in the log */
 	uint8_t durable_line[PERSIST_LINE];
 };
 
@@ -343,6 +344,7 @@ static int cmd_check(int argc, char **argv)
 
 				if (e->cp != id)
 					continue;
+				e->checked = true;
 				for (uint32_t j = 0; j < np; j++)
 					if (pick[j] && pend[j].off == e->off)
 						d = pend[j].data;
@@ -380,6 +382,14 @@ static int cmd_check(int argc, char **argv)
 	for (size_t i = 0; i < nex; i++) {
 		struct expect *e = &ex[i];
 
+		if (!e->checked) {
+			/* declared, never reached: nothing was checked for it */
+			printf("FAIL checkpoint=%" PRIu64 " line=%s offset=0x%" PRIx64
+			       ": the log has no such checkpoint\n",
+			       e->cp, e->name, e->off);
+			failures++;
+			continue;
+		}
 		if ((e->seen & e->got_seen) != e->seen) {
 			printf("FAIL checkpoint=%" PRIu64 " line=%s offset=0x%" PRIx64
 			       ": across %u samples saw%s%s, expected to see both old and new\n",

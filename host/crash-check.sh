@@ -49,7 +49,7 @@ crash_recover() { # NAME FS BIN
 		for ((k = 0; k <= crash_samples; k++)); do states+=("$cp:$k"); done
 	done
 	[ ${#states[@]} -le 512 ] || {
-		echo "$PROG: --crash-check $name: ${#states[@]} states is more than the 512 recovery guests boot; lower --crash-samples" >&2
+		echo "$PROG: --crash-check $name: ${#states[@]} states, over the 512 one check takes: the rest fail it; lower --crash-samples" >&2
 		states=("${states[@]:0:512}")
 	}
 	t0=$(date +%s.%N)

@@ -264,6 +264,8 @@ static bool expectation(int dirfd, const char *golden_dir, const char *bin, cons
 	snprintf(out, sizeof(out), "expect/%s.out", base);
 	snprintf(bad, sizeof(bad), "expect/%s.out.bad", base);
 	snprintf(dname, sizeof(dname), "expect/%s.diff", base);
+	unlinkat(dirfd, bad, 0); /* of an earlier judging */
+	unlinkat(dirfd, dname, 0);
 	write_file(dirfd, out, sub->s ? sub->s : "", sub->len, true);
 	if (!compare)
 		return true;
@@ -346,7 +348,8 @@ static bool in_list(const char *list, const char *v)
  * crash/NAME-FS.txt like daxlab-crash does, and deletes the images of the
  * states that recovered.
  */
-static void recover_judge(int dirfd, const struct plan *p, const char *base, uint64_t data_off)
+static void recover_judge(int dirfd, const struct plan *p, const char *base, uint64_t data_off,
+                          unsigned samples)
 {
 	char jname[160], sname[160], rname[160];
 	json_t *j, *batches, *b;
@@ -442,6 +445,14 @@ static void recover_judge(int dirfd, const struct plan *p, const char *base, uin
 	}
 	double secs = jnum(j, "seconds");
 
+	/* every state of every declared checkpoint, or the check is not whole */
+	if (checked < cps * (samples + 1)) {
+		sb_addf(&out,
+		        "FAIL %u of the %u states of %u checkpoints were not checked (interrupted, "
+		        "or over the 512 states one check takes)\n",
+		        cps * (samples + 1) - checked, cps * (samples + 1), cps);
+		fails++;
+	}
 	sb_addf(&out,
 	        "checkpoints=%u states_generated=%u states_checked=%u expectations=%u failures=%u "
 	        "seconds=%.3f states_per_second=%.2f\n",
@@ -639,6 +650,9 @@ static json_t *judge_entry(int dirfd, const char *golden_dir, const json_t *run,
 	snprintf(base, sizeof(base), "%s-%s", name, fs);
 	if (e->result) {
 		set(&v, e->status, "%s", e->reason);
+		if (!e->ok_line && !strcmp(v.status, "pass"))
+			set(&v, "fail",
+			    "no test point closed its result (the stream stopped there)");
 	} else {
 		set(&v, !strcmp(guest->status, "timeout") ? "timeout" : "fail", "%s",
 		    guest->reason[0] ? guest->reason : "no result from the guest");
@@ -811,7 +825,8 @@ static json_t *judge_entry(int dirfd, const char *golden_dir, const json_t *run,
 
 			if (!strcmp(mode, "recover"))
 				recover_judge(dirfd, p, base,
-				              (uint64_t)jint(collect, "data_offset", 0));
+				              (uint64_t)jint(collect, "data_offset", 0),
+				              (unsigned)jint(run, "crash_samples", 0));
 			snprintf(report, sizeof(report), "crash/%s.txt", base);
 			txt = read_capped(dirfd, report, 64 << 20, &n);
 			if (!txt || !crash_summary_parse(txt, &cs, first, sizeof(first))) {
@@ -836,7 +851,11 @@ static json_t *judge_entry(int dirfd, const char *golden_dir, const json_t *run,
 				    lines,
 				    "    crash-check %s %s: %.0f states checked, %.0f failing\n",
 				    fs, name, cs.checked, cs.failures);
-				if (cs.failures > 0)
+				if (cs.checked < 1)
+					set(&v, "fail",
+					    "crash-check: no crash state was checked (see %s)",
+					    report);
+				else if (cs.failures > 0)
 					set(&v, "fail", "crash-check: %.0f failing (see %s): %s",
 					    cs.failures, report, first);
 			}

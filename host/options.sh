@@ -176,7 +176,15 @@ latency_mode="" libvirt="" emit_xml=0 crash_every="" payload="" exec_cmd="" exec
 shell=0 timeout_given=0 record=0 cpus_given="" replay_dir=""
 
 need_arg() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (try --help)"; fi; }
-to_mib() { case "$1" in *G) echo $((${1%G} * 1024)) ;; *M) echo "${1%M}" ;; esac }
+# SIZE (digits and M or G, checked first by check_options) in MiB.
+to_mib() {
+	case "$1" in
+	*[!0-9MG]* | [MG]* | *[MG]?*) die "not a size: '$1'" ;;
+	*G) echo $((10#${1%G} * 1024)) ;;
+	*M) echo $((10#${1%M})) ;;
+	*) die "not a size: '$1'" ;;
+	esac
+}
 is_uint() { case "$1" in '' | *[!0-9]*) return 1 ;; *) return 0 ;; esac }
 is_pos() { is_uint "$1" && [ "${#1}" -le 9 ] && [ "$1" -ge 1 ]; }
 
@@ -330,9 +338,13 @@ check_scenarios() {
 }
 
 check_options() {
-	local fs
+	local fs fs_words=()
+	# Sizes first: later checks compute with them.
+	[[ "$pmem_size" =~ ^[0-9]{1,5}[MG]$ ]] || die "--pmem-size must look like 512M or 1G, not '$pmem_size'"
+	[[ "$mem" =~ ^[0-9]{1,6}[MG]$ ]] || die "--mem must look like 1G or 2048M, not '$mem'"
 	FS_LIST=()
-	for fs in ${fs_arg//,/ }; do
+	IFS=, read -r -a fs_words <<<"$fs_arg"
+	for fs in ${fs_words[@]+"${fs_words[@]}"}; do
 		case "$fs" in
 		all) FS_LIST+=(ext4 xfs ext2) ;;
 		ext4 | xfs | ext2) FS_LIST+=("$fs") ;;
@@ -390,8 +402,6 @@ check_options() {
 	check_backend
 	check_workload
 	is_pos "$stimeout" || die "--scenario-timeout must be a positive number of seconds, not '$stimeout'"
-	[[ "$pmem_size" =~ ^[0-9]{1,5}[MG]$ ]] || die "--pmem-size must look like 512M or 1G, not '$pmem_size'"
-	[[ "$mem" =~ ^[0-9]{1,6}[MG]$ ]] || die "--mem must look like 1G or 2048M, not '$mem'"
 	[[ "$cpu_model" =~ ^[A-Za-z0-9_.-]+$ ]] || die "--cpu must be a QEMU CPU model name, not '$cpu_model'"
 	check_kernel
 	check_image
@@ -461,9 +471,16 @@ image_kind() {
 	fi
 }
 
+# A path that goes into a comma-separated QEMU option (mem-path=, path=,
+# -initrd) must have no comma.
+no_comma() { # WHAT PATH
+	case "$2" in *,*) die "$1 must not contain a comma (QEMU options are comma-separated): $2" ;; esac
+}
+
 check_image() {
 	[ $image_format = 0 ] || [ -n "$image" ] || die "--image-format needs --image PATH"
 	[ -n "$image" ] || return 0
+	no_comma --image "$image"
 	[ ${#FS_LIST[@]} = 1 ] || die "--image keeps one filesystem: give a single --fs"
 	if [ -e "$image" ]; then
 		[ -f "$image" ] || die "--image is not a regular file: $image"
@@ -484,8 +501,11 @@ check_image() {
 free_mib() { df -Pk "$1" 2>/dev/null | awk 'NR==2 {print int($4 / 1024)}'; }
 check_results() {
 	local probe free
+	no_comma "the results directory" "$results"
+	no_comma "the cache directory (DAXLAB_CACHE)" "$CACHE"
 	mkdir -p "$results" 2>/dev/null || die "cannot create results directory: $results"
 	results=$(cd "$results" && pwd)
+	no_comma "the results directory" "$results"
 	probe=$(mktemp "$results/.write-test.XXXXXX" 2>/dev/null) || die "results directory is not writable: $results"
 	rm -f "$probe"
 	free=$(free_mib "$results")

@@ -2,7 +2,8 @@
  * tap-stream.c - the guest's TAP channel, parsed against the plan.
  *
  * The agent's stream is TAP 13 with one test point per (scenario, fs) in
- * the plan's order (filesystems outer, scenarios inner): for each, an
+ * the plan's order (filesystems outer, scenarios inner, but a payload last,
+ * after every other scenario on every filesystem): for each, an
  * optional "# Subtest: NAME FS" and its indented lines (the scenario's own
  * TAP; a payload's free text), its daxlab-widen lines, exactly one
  * daxlab-result line and the "ok N"/"not ok N" line that closes it; then
@@ -299,7 +300,11 @@ static void top_line(struct tap_stream *t, struct state *st, char *s, size_t len
 void tap_parse(const char *buf, size_t n, const struct plan *p, struct tap_stream *t)
 {
 	struct state st = {.p = p, .open = -1, .awaiting = -1};
-	char *line = malloc(DAXLAB_CAP_TEXT_LINE + 2);
+	/* a subtest's line: its four spaces of indent and a payload's longest */
+	enum { RAW_LINE_MAX = DAXLAB_CAP_TEXT_LINE + 4 };
+	char *line = malloc(RAW_LINE_MAX + 1);
+	int payload = -1;
+	size_t k = 0;
 	size_t pos = 0;
 
 	memset(t, 0, sizeof(*t));
@@ -310,10 +315,17 @@ void tap_parse(const char *buf, size_t n, const struct plan *p, struct tap_strea
 		fputs("daxlab: out of memory\n", stderr);
 		exit(2);
 	}
-	for (size_t i = 0; i < t->n; i++) {
-		t->e[i].fs = (unsigned)(i / p->nscen);
-		t->e[i].scen = (unsigned)(i % p->nscen);
-	}
+	/* The agent's order: every scenario but the payload on each filesystem
+	 * in turn, then the payload on each. */
+	for (unsigned i = 0; i < p->nscen; i++)
+		if (!strcmp(p->scen[i].bin, "000-payload"))
+			payload = (int)i;
+	for (unsigned f = 0; f < p->nfs; f++)
+		for (unsigned i = 0; i < p->nscen; i++)
+			if ((int)i != payload)
+				t->e[k].fs = f, t->e[k++].scen = i;
+	for (unsigned f = 0; payload >= 0 && f < p->nfs; f++)
+		t->e[k].fs = f, t->e[k++].scen = (unsigned)payload;
 	while (pos < n && !t->error[0]) {
 		const char *nl = memchr(buf + pos, '\n', n - pos);
 		size_t len = nl ? (size_t)(nl - (buf + pos)) : n - pos;
@@ -325,7 +337,7 @@ void tap_parse(const char *buf, size_t n, const struct plan *p, struct tap_strea
 			set_error(t, "no newline at the end");
 			break;
 		}
-		if (len > DAXLAB_CAP_TEXT_LINE + 4 || memchr(buf + pos, 0, len)) {
+		if (len > RAW_LINE_MAX || memchr(buf + pos, 0, len)) {
 			set_error(t, "a line too long or with a NUL byte");
 			break;
 		}

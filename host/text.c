@@ -94,8 +94,11 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
 	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
 		return 0;
-	/* C1 controls (U+0080..U+009F) are controls too */
-	if (cp >= 0x80 && cp <= 0x9f)
+	/* C1 controls (U+0080..U+009F) are controls too, and so are what
+	 * reorders or hides text: zero-width and direction marks, bidi
+	 * embeddings and isolates, the byte-order mark */
+	if ((cp >= 0x80 && cp <= 0x9f) || (cp >= 0x200b && cp <= 0x200f) ||
+	    (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff)
 		return 0;
 	return len;
 }

@@ -294,157 +294,179 @@ report() { # NAME FS STATUS DAX DURATION EXIT REASON
 	if [ "$7" = - ]; then say "[$2] $1: $3 in ${5}s"; else say "[$2] $1: $3 ($7) in ${5}s"; fi
 }
 
-for fs in $FS_LIST; do
-	if [ -n "$wedged" ]; then
-		fs_status=1 fs_reason="not run: $wedged"
-	else
-		fs_reason=$(mount_fs "$fs")
-		fs_status=$?
-	fi
-	dax_on=0
-	if [ $fs_status = 0 ]; then
-		touch /mnt/dax/.daxlab-probe
-		dax_on=$(dax-probe /mnt/dax/.daxlab-probe 2>/tmp/probe.err | sed 's/dax=//')
-		rm -f /mnt/dax/.daxlab-probe
-		[ -n "$dax_on" ] || dax_on=0
-		say "[$fs] mounted: $(grep ' /mnt/dax ' /proc/mounts | cut -d' ' -f4), STATX_ATTR_DAX=$dax_on"
-		if [ "$KEEP" = 1 ]; then
-			# The image's own memory: how many boots have mounted it.
-			boots=$(($(cat /mnt/dax/.daxlab-boots 2>/dev/null || echo 0) + 1))
-			echo "$boots" >/mnt/dax/.daxlab-boots
-			sync
-			emit daxlab-image fs="$fs" boots="$boots"
-		fi
-		if [ "$DAX" = 1 ] && [ "$dax_on" != 1 ]; then
-			fs_status=1
-			fs_reason="mounted with DAX requested but statx shows no STATX_ATTR_DAX"
-			umount /mnt/dax
-		fi
-	fi
-	if [ "$SHELL_MODE" = 1 ] && [ $fs_status = 0 ]; then
-		say "[$fs] shell: /dev/$PMEM is mounted on /mnt/dax ($(grep ' /mnt/dax ' /proc/mounts | cut -d' ' -f4), STATX_ATTR_DAX=$dax_on); exit the shell to go on"
-		mkdir -p /mnt/dax/shell
-		# cttyhack gives the shell the console as its controlling tty (^C works).
-		(cd /mnt/dax/shell && DAXLAB_DIR=/mnt/dax/shell DAXLAB_FS=$fs setsid cttyhack sh -l) </dev/console >/dev/console 2>&1
-		say "[$fs] shell exited"
-		emit daxlab-shell fs="$fs"
-	elif [ "$SHELL_MODE" = 1 ]; then
-		say "[$fs] shell: not started, the mount failed: $fs_reason"
-	fi
-	for scen in $SCENARIOS; do
-		name=${scen#[0-9][0-9][0-9]-}
+# One pass over the filesystems: mkfs, mount, the scenarios of LIST on each.
+run_pass() { # LIST
+	for fs in $FS_LIST; do
 		if [ -n "$wedged" ]; then
-			# Its mount cannot be unmounted, nor the device used again.
-			report "$name" "$fs" skip 0 0 0 "not run: $wedged"
-			continue
+			fs_status=1 fs_reason="not run: $wedged"
+		else
+			fs_reason=$(mount_fs "$fs")
+			fs_status=$?
 		fi
-		if [ $fs_status != 0 ]; then
-			if [ "$fs" = ext2 ]; then
-				report "$name" "$fs" skip 0 0 0 "$fs_reason"
-			else
-				report "$name" "$fs" fail "$dax_on" 0 0 "$fs_reason"
+		dax_on=0
+		if [ $fs_status = 0 ]; then
+			touch /mnt/dax/.daxlab-probe
+			dax_on=$(dax-probe /mnt/dax/.daxlab-probe 2>/tmp/probe.err | sed 's/dax=//')
+			rm -f /mnt/dax/.daxlab-probe
+			[ -n "$dax_on" ] || dax_on=0
+			say "[$fs] mounted: $(grep ' /mnt/dax ' /proc/mounts | cut -d' ' -f4), STATX_ATTR_DAX=$dax_on"
+			if [ "$KEEP" = 1 ] && [ -z "${booted:-}" ]; then
+				# The image's own memory: how many boots have mounted it.
+				booted=1
+				boots=$(($(cat /mnt/dax/.daxlab-boots 2>/dev/null || echo 0) + 1))
+				echo "$boots" >/mnt/dax/.daxlab-boots
+				sync
+				emit daxlab-image fs="$fs" boots="$boots"
 			fi
-			continue
-		fi
-		dir=/mnt/dax/$name
-		mkdir -p "$dir"
-		witness=/tmp/witness/$name-$fs
-		mkdir -p "$witness"
-		dmesg_mark=$(dmesg | wc -l)
-		trace_on
-		# run.sh --widen: seeded delays at the kernel functions the scenario
-		# declared (/scenarios/NNN-name.widen), for its own tasks only.
-		widened=0
-		if [ -n "$WIDEN" ] && [ -s "/scenarios/$scen.widen" ]; then
-			comm=$(printf '%s' "$scen" | cut -c1-15)
-			if insmod /lib/daxlab/daxlab-widen.ko points="$(tr -d ' \n' <"/scenarios/$scen.widen")" \
-				delay_us="$WIDEN" seed="${SEED:-1}" comm="$comm" 2>/tmp/widen.err; then
-				widened=1
-			else
-				say "[$fs] $name: daxlab-widen did not load: $(cat /tmp/widen.err)"
+			if [ "$DAX" = 1 ] && [ "$dax_on" != 1 ]; then
+				fs_status=1
+				fs_reason="mounted with DAX requested but statx shows no STATX_ATTR_DAX"
+				umount /mnt/dax
 			fi
 		fi
-		echo "# Subtest: $name $fs" >&3
-		start=$(now_cs)
-		rm -f /tmp/rc /tmp/stuck /tmp/waiter.pid /tmp/tee.pid
-		# A scenario deadlocked in the kernel (D state) survives SIGKILL and
-		# keeps the TAP pipe open: the guard notices, dumps the blocked
-		# tasks into the kernel log, and unblocks the pipeline.
-		(
-			sleep $((STIMEOUT + STUCK_GRACE))
-			: >/tmp/stuck
-			echo w >/proc/sysrq-trigger 2>/dev/null
-			# Busybox timeout runs the scenario in its own pid, so it is
-			# the waiting subshell and the tee that must go (a child the
-			# scenario left behind can hold the pipe as well).
-			[ -f /tmp/rc ] || echo 137 >/tmp/rc
-			kill -9 "$(cat /tmp/waiter.pid)" "$(cat /tmp/tee.pid)" 2>/dev/null
-		) &
-		guard=$!
-		# timeout's watcher child keeps the cwd it started in for up to a
-		# second after the scenario ends: start it outside the mount.
-		(
-			cd / || exit 1
-			sh -c 'echo $PPID' >/tmp/waiter.pid
-			# shellcheck disable=SC2016 # $0 and $DAXLAB_DIR expand in the inner sh
-			# (the scenario gets no descriptor of the host's ports)
-			DAXLAB_DIR=$dir DAXLAB_FS=$fs DAXLAB_SEQ=$((n + 1)) DAXLAB_WITNESS_DIR=$witness timeout -s KILL "$STIMEOUT" \
-				sh -c 'cd "$DAXLAB_DIR" && exec "$0"' "/scenarios/$scen" 2>/dev/console 3>&- 4>&-
-			echo $? >/tmp/rc
-		) | sh -c 'echo $$ >/tmp/tee.pid && exec tee /tmp/last.tap' | sed 's/^/    /' >&3
-		kill "$guard" 2>/dev/null || true
-		end=$(now_cs)
-		rc=$(cat /tmp/rc 2>/dev/null || echo 255)
-		trace_off "$name-$fs"
-		if [ $widened = 1 ]; then
-			rmmod daxlab_widen 2>/dev/null
-			dmesg | tail -n +$((dmesg_mark + 1)) | sed -n 's/.*daxlab-widen: point \([^:]*\): \([0-9]*\) delays, \([0-9]*\) us.*/\1 \2 \3/p' |
-				while read -r point delays us; do
-					emit daxlab-widen scenario="$name" fs="$fs" point="$point" delays="$delays" us="$us"
-				done
+		if [ "$SHELL_MODE" = 1 ] && [ $fs_status = 0 ]; then
+			say "[$fs] shell: /dev/$PMEM is mounted on /mnt/dax ($(grep ' /mnt/dax ' /proc/mounts | cut -d' ' -f4), STATX_ATTR_DAX=$dax_on); exit the shell to go on"
+			mkdir -p /mnt/dax/shell
+			# cttyhack gives the shell the console as its controlling tty (^C works).
+			(cd /mnt/dax/shell && DAXLAB_DIR=/mnt/dax/shell DAXLAB_FS=$fs setsid cttyhack sh -l) </dev/console >/dev/console 2>&1
+			say "[$fs] shell exited"
+			emit daxlab-shell fs="$fs"
+		elif [ "$SHELL_MODE" = 1 ]; then
+			say "[$fs] shell: not started, the mount failed: $fs_reason"
 		fi
-		dmesg | tail -n +$((dmesg_mark + 1)) >/tmp/dmesg.part
-		send_file "dmesg/$name-$fs.txt" /tmp/dmesg.part
-		# Witnesses of race hits (scenarios/lib/race.c), one file per hit.
-		for w in "$witness"/*; do
-			[ -f "$w" ] && send_file "hits/$name-$fs/${w##*/}" "$w"
+		for scen in $1; do
+			name=${scen#[0-9][0-9][0-9]-}
+			if [ -n "$wedged" ]; then
+				# Its mount cannot be unmounted, nor the device used again.
+				report "$name" "$fs" skip 0 0 0 "not run: $wedged"
+				continue
+			fi
+			if [ $fs_status != 0 ]; then
+				if [ "$fs" = ext2 ]; then
+					report "$name" "$fs" skip 0 0 0 "$fs_reason"
+				else
+					report "$name" "$fs" fail "$dax_on" 0 0 "$fs_reason"
+				fi
+				continue
+			fi
+			dir=/mnt/dax/$name
+			mkdir -p "$dir"
+			witness=/tmp/witness/$name-$fs
+			mkdir -p "$witness"
+			dmesg_mark=$(dmesg | wc -l)
+			trace_on
+			# run.sh --widen: seeded delays at the kernel functions the scenario
+			# declared (/scenarios/NNN-name.widen), for its own tasks only.
+			widened=0
+			if [ -n "$WIDEN" ] && [ -s "/scenarios/$scen.widen" ]; then
+				comm=$(printf '%s' "$scen" | cut -c1-15)
+				if insmod /lib/daxlab/daxlab-widen.ko points="$(tr -d ' \n' <"/scenarios/$scen.widen")" \
+					delay_us="$WIDEN" seed="${SEED:-1}" comm="$comm" 2>/tmp/widen.err; then
+					widened=1
+				else
+					say "[$fs] $name: daxlab-widen did not load: $(cat /tmp/widen.err)"
+				fi
+			fi
+			echo "# Subtest: $name $fs" >&3
+			start=$(now_cs)
+			rm -f /tmp/rc /tmp/stuck /tmp/waiter.pid /tmp/tee.pid
+			# A scenario deadlocked in the kernel (D state) survives SIGKILL and
+			# keeps the TAP pipe open: the guard notices, dumps the blocked
+			# tasks into the kernel log, and unblocks the pipeline.
+			(
+				sleep $((STIMEOUT + STUCK_GRACE))
+				: >/tmp/stuck
+				echo w >/proc/sysrq-trigger 2>/dev/null
+				# Busybox timeout runs the scenario in its own pid, so it is
+				# the waiting subshell and the tee that must go (a child the
+				# scenario left behind can hold the pipe as well).
+				[ -f /tmp/rc ] || echo 137 >/tmp/rc
+				kill -9 "$(cat /tmp/waiter.pid)" "$(cat /tmp/tee.pid)" 2>/dev/null
+			) &
+			guard=$!
+			# timeout's watcher child keeps the cwd it started in for up to a
+			# second after the scenario ends: start it outside the mount.
+			(
+				cd / || exit 1
+				sh -c 'echo $PPID' >/tmp/waiter.pid
+				# shellcheck disable=SC2016 # $0 and $DAXLAB_DIR expand in the inner sh
+				# (the scenario gets no descriptor of the host's ports)
+				DAXLAB_DIR=$dir DAXLAB_FS=$fs DAXLAB_SEQ=$((n + 1)) DAXLAB_WITNESS_DIR=$witness timeout -s KILL "$STIMEOUT" \
+					sh -c 'cd "$DAXLAB_DIR" && exec "$0"' "/scenarios/$scen" 2>/dev/console 3>&- 4>&-
+				echo $? >/tmp/rc
+			) | sh -c 'echo $$ >/tmp/tee.pid && exec tee /tmp/last.tap' | sed 's/^/    /' >&3
+			kill "$guard" 2>/dev/null || true
+			end=$(now_cs)
+			rc=$(cat /tmp/rc 2>/dev/null || echo 255)
+			trace_off "$name-$fs"
+			if [ $widened = 1 ]; then
+				rmmod daxlab_widen 2>/dev/null
+				dmesg | tail -n +$((dmesg_mark + 1)) | sed -n 's/.*daxlab-widen: point \([^:]*\): \([0-9]*\) delays, \([0-9]*\) us.*/\1 \2 \3/p' |
+					while read -r point delays us; do
+						emit daxlab-widen scenario="$name" fs="$fs" point="$point" delays="$delays" us="$us"
+					done
+			fi
+			dmesg | tail -n +$((dmesg_mark + 1)) >/tmp/dmesg.part
+			send_file "dmesg/$name-$fs.txt" /tmp/dmesg.part
+			# Witnesses of race hits (scenarios/lib/race.c), one file per hit.
+			for w in "$witness"/*; do
+				[ -f "$w" ] && send_file "hits/$name-$fs/${w##*/}" "$w"
+			done
+			rm -rf "$witness"
+			dur=$(((end - start) / 100)).$(printf '%02d' $(((end - start) % 100)))
+			reason=-
+			case "$rc" in
+			0) status=pass ;;
+			4)
+				status=skip
+				reason=$(sed -n 's/.*# SKIP //p' /tmp/last.tap | head -n1)
+				;;
+			137) status=timeout reason="killed after ${STIMEOUT}s" ;;
+			*)
+				status=fail
+				# The scenario's own words: its bail-out, or its first failed point.
+				why=$(grep -m1 -E '^ *(Bail out!|not ok )' /tmp/last.tap | sed 's/^ *//' | cut -c1-160)
+				reason="exit $rc${why:+: $why}"
+				;;
+			esac
+			if [ -f /tmp/stuck ]; then
+				wedged="$name is stuck in the kernel (D state) after SIGKILL"
+				status=timeout
+				reason="stuck in the kernel after SIGKILL at ${STIMEOUT}s (blocked tasks in dmesg)"
+			fi
+			report "$name" "$fs" "$status" "$dax_on" "$dur" "$rc" "$reason"
+			# Removing a stuck scenario's files would block on its locks.
+			[ -n "$wedged" ] || rm -rf "$dir"
 		done
-		rm -rf "$witness"
-		dur=$(((end - start) / 100)).$(printf '%02d' $(((end - start) % 100)))
-		reason=-
-		case "$rc" in
-		0) status=pass ;;
-		4)
-			status=skip
-			reason=$(sed -n 's/.*# SKIP //p' /tmp/last.tap | head -n1)
-			;;
-		137) status=timeout reason="killed after ${STIMEOUT}s" ;;
-		*)
-			status=fail
-			# The scenario's own words: its bail-out, or its first failed point.
-			why=$(grep -m1 -E '^ *(Bail out!|not ok )' /tmp/last.tap | sed 's/^ *//' | cut -c1-160)
-			reason="exit $rc${why:+: $why}"
-			;;
-		esac
-		if [ -f /tmp/stuck ]; then
-			wedged="$name is stuck in the kernel (D state) after SIGKILL"
-			status=timeout
-			reason="stuck in the kernel after SIGKILL at ${STIMEOUT}s (blocked tasks in dmesg)"
+		tries=0
+		while grep -q ' /mnt/dax ' /proc/mounts && ! umount /mnt/dax 2>/tmp/umount.err && [ $tries -lt 20 ]; do
+			tries=$((tries + 1))
+			sleep 0.2
+		done
+		if grep -q ' /mnt/dax ' /proc/mounts; then
+			say "[$fs] umount failed: $(cat /tmp/umount.err); processes still there:"
+			ps >/dev/console
 		fi
-		report "$name" "$fs" "$status" "$dax_on" "$dur" "$rc" "$reason"
-		# Removing a stuck scenario's files would block on its locks.
-		[ -n "$wedged" ] || rm -rf "$dir"
 	done
-	tries=0
-	while grep -q ' /mnt/dax ' /proc/mounts && ! umount /mnt/dax 2>/tmp/umount.err && [ $tries -lt 20 ]; do
-		tries=$((tries + 1))
-		sleep 0.2
-	done
-	if grep -q ' /mnt/dax ' /proc/mounts; then
-		say "[$fs] umount failed: $(cat /tmp/umount.err); processes still there:"
-		ps >/dev/console
-	fi
+}
+
+# A payload (--exec) runs after every other scenario on every filesystem:
+# it is root here, and what it could say on the host's ports after it ran
+# can then only be about itself (protocol/README.md). The host expects
+# this order.
+OTHERS="" PAYLOAD=""
+for s in $SCENARIOS; do
+	case "$s" in
+	000-payload) PAYLOAD=$s ;;
+	*) OTHERS="$OTHERS $s" ;;
+	esac
 done
+if [ -n "$PAYLOAD" ] && [ -n "$OTHERS" ]; then
+	run_pass "$OTHERS"
+	run_pass "$PAYLOAD"
+else
+	run_pass "$SCENARIOS"
+fi
 
 dmesg >/tmp/dmesg.txt
 send_file dmesg.txt /tmp/dmesg.txt

@@ -306,6 +306,8 @@ static bool match(const char *pat, const char *name, struct daxlab_file_name *ou
 		if (spec == 'n') {
 			unsigned v = 0;
 
+			if (*name == '0')
+				return false; /* one spelling per number */
 			while (*name >= '0' && *name <= '9' && n < 3)
 				v = v * 10 + (unsigned)(*name++ - '0'), n++;
 			if (n == 0 || v < 1 || v > DAXLAB_WITNESS_FILES)

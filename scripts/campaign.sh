@@ -19,7 +19,8 @@ FILE holds "key: value" lines (# starts a comment; lists are comma lists):
   kernel-variants:  debian (the prebuilt default) and/or names from
                     guest-kernel/build.sh --list (default: debian)
   persist:          adr, eadr (default: adr)
-  latency:          none, dram, optane, custom:... (default: none)
+  latency:          none, dram, optane, custom:key=value+key=value (the
+                    parameters joined by '+'; default: none)
   latency-mode:     model or stall (default: model)
   iterations:       rounds of racing scenarios (default: their own)
   seeds:            1-8 or 1,5,9 (default: 1)
@@ -111,7 +112,8 @@ timeout=${conf[timeout]:-}
 keep_images=${conf[keep-images]:-failed}
 case "$keep_images" in failed | all) ;; *) die "$file: keep-images: '$keep_images' is not failed or all" ;; esac
 seeds=()
-for s in $(list "${conf[seeds]:-1}"); do
+mapfile -t L_SEEDS < <(list "${conf[seeds]:-1}")
+for s in "${L_SEEDS[@]}"; do
 	if [[ "$s" =~ ^([0-9]+)-([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -le "${BASH_REMATCH[2]}" ]; then
 		mapfile -t -O "${#seeds[@]}" seeds < <(seq "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}")
 	elif [[ "$s" =~ ^[0-9]+$ ]]; then
@@ -130,12 +132,23 @@ for p in "${L_PERSIST[@]}"; do
 	case "$p" in adr | eadr) ;; *) die "$file: persist: '$p' is not adr or eadr" ;; esac
 done
 case "$lmode" in model | stall) ;; *) die "$file: latency-mode: '$lmode' is not model or stall" ;; esac
+# Every value goes into one job's arguments, split at spaces: each must be
+# one word of what run.sh takes (a custom latency joins its parameters with
+# '+' here, since ',' separates the list; run.sh gets them with commas).
+[ -z "$iterations" ] || [[ "$iterations" =~ ^[1-9][0-9]{0,8}$ ]] ||
+	die "$file: iterations: '$iterations' is not a positive number"
+[ -z "$timeout" ] || [[ "$timeout" =~ ^[1-9][0-9]{0,8}$ ]] ||
+	die "$file: timeout: '$timeout' is not a positive number of seconds"
+for l in "${L_LAT[@]}"; do
+	[[ "$l" =~ ^(none|dram|optane|custom(:[A-Za-z0-9_.=/+]+)?)$ ]] ||
+		die "$file: latency: '$l' is not none, dram, optane or custom:key=value+key=value"
+done
 for k in "${L_KV[@]}"; do
 	[ "$k" = debian ] || "$TOP/guest-kernel/build.sh" --list | cut -d' ' -f1 | grep -qxF -- "$k" ||
 		die "$file: kernel-variants: no such variant '$k' (debian, or guest-kernel/build.sh --list)"
 done
 for u in "${L_URI[@]}"; do
-	case "$u" in direct | qemu:///* | qemu+*://*) ;; *) die "$file: uris: '$u' is not direct or a qemu libvirt URI" ;; esac
+	[[ "$u" =~ ^(direct|qemu(\+[a-z]+)?://[^[:space:]]*)$ ]] || die "$file: uris: '$u' is not direct or a qemu libvirt URI"
 done
 for s in ${L_SCEN[@]+"${L_SCEN[@]}"}; do
 	"$TOP/run.sh" --list | cut -d' ' -f1 | grep -qxF -- "$s" || die "$file: scenarios: no such scenario: $s (see --list)"
@@ -150,7 +163,7 @@ for kv in "${L_KV[@]}"; do
 				for seed in "${seeds[@]}"; do
 					a="--fs $fs --persist $p --seed $seed"
 					[ "$kv" = debian ] || a="$a --kernel-variant $kv"
-					[ "$lat" = none ] || a="$a --latency $lat --latency-mode $lmode"
+					[ "$lat" = none ] || a="$a --latency ${lat//+/,} --latency-mode $lmode"
 					[ -z "$iterations" ] || a="$a --iterations $iterations"
 					[ -z "$timeout" ] || a="$a --timeout $timeout"
 					for s in ${L_SCEN[@]+"${L_SCEN[@]}"}; do a="$a --scenario $s"; done

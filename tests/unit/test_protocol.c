@@ -115,6 +115,8 @@ static void test_file_names(void)
 	                                  "hits/a-ext4/hit-6.txt",
 	                                  "hits/a-ext4/hit-0.txt",
 	                                  "hits/a-ext4/timeline-1.txt",
+	                                  "hits/a-ext4/hit-01.txt",
+	                                  "hits/a-ext4/hit-005.txt",
 	                                  "fs_dax/a-btrfs.txt",
 	                                  "fs_dax/A-ext4.txt",
 	                                  "fs_dax/-ext4.txt",
@@ -215,6 +217,66 @@ static void test_tap_stream(void)
 	tap_free(&t);
 }
 
+/* Two filesystems: the payload runs after every other scenario on both. */
+static const char *plan2_json =
+    "{\"scenarios\": [{\"name\": \"dax-basics\", \"bin\": \"001-dax-basics\"},"
+    " {\"name\": \"payload\", \"bin\": \"000-payload\"}],"
+    " \"fs\": [\"ext4\", \"xfs\"], \"plugin\": \"persist\", \"pmem_base\": \"0x100000000\","
+    " \"pmem_bytes\": 536870912, \"cpus\": 2}";
+
+static void result(struct strbuf *b, unsigned n, const char *scen, const char *fs)
+{
+	sb_addf(b,
+	        "# daxlab-result: scenario=%s fs=%s status=pass dax=1 duration=1 exit=0 reason=-\n"
+	        "ok %u - %s %s\n",
+	        scen, fs, n, scen, fs);
+}
+
+static void test_payload_runs_last(void)
+{
+	struct strbuf b = {0};
+	struct tap_stream t;
+	struct plan p;
+	char err[200];
+
+	CHECK(plan_parse(plan2_json, strlen(plan2_json), &p, err, sizeof(err)) == 0);
+	sb_addf(&b, "TAP version 13\n1..4\n");
+	result(&b, 1, "dax-basics", "ext4");
+	result(&b, 2, "dax-basics", "xfs");
+	result(&b, 3, "payload", "ext4");
+	result(&b, 4, "payload", "xfs");
+	sb_addf(&b, "# daxlab-done\n");
+	tap_parse(b.s, b.len, &p, &t);
+	CHECK(!t.error[0] && t.done && t.e[1].fs == 1 && t.e[2].scen == 1 && t.e[2].fs == 0);
+	tap_free(&t);
+	sb_free(&b);
+	/* the order a payload on ext4 could forge xfs' results in: refused */
+	sb_addf(&b, "TAP version 13\n1..4\n");
+	result(&b, 1, "dax-basics", "ext4");
+	result(&b, 2, "payload", "ext4");
+	tap_parse(b.s, b.len, &p, &t);
+	CHECK(t.error[0] != 0);
+	tap_free(&t);
+	sb_free(&b);
+	/* a payload's longest line, and one byte more */
+	sb_addf(&b, "TAP version 13\n1..4\n");
+	result(&b, 1, "dax-basics", "ext4");
+	result(&b, 2, "dax-basics", "xfs");
+	sb_addf(&b, "# Subtest: payload ext4\n    ");
+	for (int i = 0; i < DAXLAB_CAP_TEXT_LINE; i++)
+		sb_add(&b, "x", 1);
+	sb_addf(&b, "\n");
+	tap_parse(b.s, b.len, &p, &t);
+	CHECK(!t.error[0] && t.e[2].sub.len == DAXLAB_CAP_TEXT_LINE + 1);
+	tap_free(&t);
+	b.len -= 1;
+	sb_addf(&b, "x\n");
+	tap_parse(b.s, b.len, &p, &t);
+	CHECK(t.error[0] != 0);
+	tap_free(&t);
+	sb_free(&b);
+}
+
 static long split(const char *raw, size_t n, char *err, size_t errlen, bool *trunc)
 {
 	char dir[] = "/tmp/daxlab-test-files.XXXXXX";
@@ -302,6 +364,10 @@ static void test_text(void)
 	c = text_clean("\xc2\x9b", 2, false);
 	CHECK(!strcmp(c, "??"));
 	free(c);
+	/* and what reorders text: a right-to-left override (U+202E) */
+	c = text_clean("a\xe2\x80\xaez", 5, false);
+	CHECK(!strcmp(c, "a???z"));
+	free(c);
 }
 
 int main(void)
@@ -309,6 +375,7 @@ int main(void)
 	test_lines();
 	test_file_names();
 	test_tap_stream();
+	test_payload_runs_last();
 	test_files();
 	test_plan();
 	test_text();
