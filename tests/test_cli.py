@@ -91,6 +91,10 @@ def test_list_shows_every_scenario_with_a_description():
         (["--latency-mode", "stall"], "--latency-mode needs --latency"),
         (["--latency", "optane", "--latency-mode", "slow"], "unknown --latency-mode: slow"),
         (["--latency", "optane", "--plugin", "off"], "--latency needs the plugin"),
+        (["--mem", "a[$(touch daxlab-pwned)]G", "--payload", "/tmp", "--exec", "true"],
+         "--mem must look like 1G or 2048M"),
+        (["--results", "/tmp/a,share=off"], "the results directory must not contain a comma"),
+        (["--image", "/tmp/x,y.img"], "--image must not contain a comma"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message):
@@ -107,6 +111,19 @@ def test_campaign_file_with_a_bad_keep_images_is_one_clear_line(tmp_path):
     p = run_sh("--campaign", str(conf))
     assert p.returncode == 2 and p.stdout == "" and p.stderr.count("\n") == 1, p.stderr
     assert "keep-images: 'some' is not failed or all" in p.stderr
+
+
+def test_campaign_values_cannot_smuggle_options(tmp_path):
+    for line, msg in [("timeout: 60 --payload /etc --exec true", "timeout: '60 --payload"),
+                      ("iterations: 3 --results /", "iterations: '3 --results /'"),
+                      ("latency: optane --image /dev/sda", "is not none, dram, optane"),
+                      ("uris: qemu:///system --exec x", "is not direct or a qemu libvirt URI")]:
+        conf = tmp_path / "c.conf"
+        conf.write_text(f"scenarios: dax-basics\n{line}\n")
+        p = run_sh("--campaign", str(conf))
+        assert p.returncode == 2 and p.stdout == "" and p.stderr.count("\n") == 1, p.stderr
+        assert msg in p.stderr, (line, p.stderr)
+    assert not (TOP / "daxlab-pwned").exists()
 
 
 def test_unwritable_results_dir(tmp_path):
