@@ -4,6 +4,7 @@
 #
 # This file is the flow and nothing else; each step is where its name says:
 #   options, checks   host/options.sh
+#   the guest kernel  host/kernel.sh
 #   the machine       host/machine.sh (QEMU command line, libvirt domain)
 #   running it        host/guest.sh (time limit, channel caps, signals)
 #   crash states      host/crash-check.sh
@@ -28,6 +29,8 @@ done
 
 # shellcheck source=host/options.sh
 . "$TOP/host/options.sh"
+# shellcheck source=host/kernel.sh
+. "$TOP/host/kernel.sh"
 # shellcheck source=host/machine.sh
 . "$TOP/host/machine.sh"
 # shellcheck source=host/guest.sh
@@ -82,39 +85,13 @@ fi
 COLLECT=$CACHE/build/host/daxlab-collect
 
 step "guest kernel"
-if [ -n "$replay_dir" ]; then
-	KDIR=$replay_dir/replay # a replay boots exactly what was recorded
-	kernel_desc="$(cat "$KDIR/kernel.txt") (replay of ${replay_dir##*/})"
-elif [ -n "$kernel" ]; then
-	KDIR=$(mktemp -d "${TMPDIR:-/tmp}/daxlab-kernel.XXXXXX")
-	trap 'rm -rf "$KDIR"' EXIT
-	ln -s "$kernel" "$KDIR/vmlinuz"
-	if [ -n "$modules" ]; then
-		[ -f "$modules/modules.dep" ] || die "$modules has no modules.dep (run depmod for it)"
-		mkdir -p "$KDIR/lib/modules"
-		ln -s "$modules" "$KDIR/lib/modules/$(basename "$modules")"
-		basename "$modules" >"$KDIR/kver"
-	else
-		echo "builtin-$(sha256sum "$kernel" | cut -c1-12)" >"$KDIR/kver"
-	fi
-	kernel_desc="custom $kernel"
-elif [ -n "$kvariant" ]; then
-	KDIR=$("$TOP/guest-kernel/build.sh" --variant "$kvariant" --cache "$CACHE") ||
-		die "building kernel variant $kvariant failed"
-	kernel_desc="source $kvariant $(cat "$KDIR/kver") ($(sed -n 's/^source=//p' "$KDIR/variant.txt"))"
-else
-	KDIR=$("$TOP/guest-kernel/fetch-debian.sh" --cache "$CACHE") || die "fetching the Debian kernel failed"
-	kernel_desc="debian $(cat "$KDIR/kver")"
-fi
-kver=$(cat "$KDIR/kver")
-echo "    $kernel_desc"
+kernel_prepare
+echo "    $KERNEL_DESC"
 extra=()
 if [ -n "$widen" ] && [ -z "$replay_dir" ]; then
 	step "daxlab-widen module"
-	wargs=(--kver "$kver" --cache "$CACHE")
-	[ -z "$kernel" ] || wargs+=(--build-dir "$modules/build")
-	wdir=$("$TOP/guest-kernel/build-widen.sh" "${wargs[@]}") || die "building the daxlab-widen module failed"
-	extra=(--extra "$wdir")
+	widen_prepare
+	extra=(--extra "$WIDEN_DIR")
 fi
 step "initramfs"
 if [ -n "$replay_dir" ]; then
@@ -201,8 +178,8 @@ elif [ $record = 1 ]; then
 	cp -L "$KDIR/vmlinuz" "$RUN/replay/vmlinuz"
 	cp "$INITRD" "$RUN/replay/initrd.cpio.gz"
 	cp --sparse=always "$pmem_file" "$RUN/replay/pmem-start.img"
-	echo "$kver" >"$RUN/replay/kver"
-	echo "$kernel_desc" >"$RUN/replay/kernel.txt"
+	echo "$KVER" >"$RUN/replay/kver"
+	echo "$KERNEL_DESC" >"$RUN/replay/kernel.txt"
 	echo "$cmdline" >"$RUN/replay/guest-cmdline.txt"
 	printf '%s\0' ${SAVE_ARGS[@]+"${SAVE_ARGS[@]}"} >"$RUN/replay/args"
 fi
@@ -253,7 +230,7 @@ backend=${libvirt:-direct}
 scen_json=$(for i in "${!SCEN_NAMES[@]}"; do
 	jq -n -c --arg n "${SCEN_NAMES[$i]}" --arg b "${SCEN_BINS[$i]}" '{name: $n, bin: $b}'
 done | jq -s -c .)
-jq -n --arg run_id "$RUN_ID" --argjson started "$START" --arg kernel "$kernel_desc" \
+jq -n --arg run_id "$RUN_ID" --argjson started "$START" --arg kernel "$KERNEL_DESC" \
 	--arg kernel_variant "$kvariant" --argjson fs "$(printf '%s\n' "${FS_LIST[@]}" | jq -R . | jq -s -c .)" \
 	--argjson scenarios "$scen_json" --argjson dax "$([ $dax = 1 ] && echo true || echo false)" \
 	--arg qemu_version "$(qemu-system-x86_64 --version | head -n1)" --arg cpu_model "$cpu_model" \

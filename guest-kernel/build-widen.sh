@@ -51,7 +51,11 @@ done
 }
 
 src=$top/guest-kernel/widen
-hash=$(cat "$src"/daxlab-widen.c "$src"/Kbuild "$0" | sha256sum | cut -c1-12)
+# (two source trees may share a release name: the tree counts too)
+hash=$({
+	cat "$src"/daxlab-widen.c "$src"/Kbuild "$0"
+	echo "$kbuild"
+} | sha256sum | cut -c1-12)
 out=$cache/build/widen/$kver-$hash
 if [ -f "$out/daxlab-widen.ko" ]; then
 	echo "$out"
@@ -73,6 +77,22 @@ fi
 	echo "build-widen: no kernel build tree at $kbuild" >&2
 	exit 1
 }
+# A build tree of guest-kernel/build.sh built bzImage only: it has
+# vmlinux.symvers but no Module.symvers, and may lack what out-of-tree
+# modules need (modules_prepare).
+if [ ! -f "$kbuild/Module.symvers" ]; then
+	[ -f "$kbuild/vmlinux.symvers" ] || {
+		echo "build-widen: $kbuild has neither Module.symvers nor vmlinux.symvers (build the kernel first)" >&2
+		exit 1
+	}
+	echo "build-widen: preparing $kbuild for out-of-tree modules" >&2
+	if ! make -s -C "$kbuild" modules_prepare >"$cache/widen-prepare.log" 2>&1; then
+		tail -n 20 "$cache/widen-prepare.log" >&2
+		echo "build-widen: make modules_prepare failed in $kbuild" >&2
+		exit 1
+	fi
+	cp "$kbuild/vmlinux.symvers" "$kbuild/Module.symvers"
+fi
 
 echo "build-widen: building daxlab-widen.ko for $kver" >&2
 mkdir -p "$out"

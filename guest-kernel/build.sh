@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build a guest kernel from Debian's linux-source-6.1, out of tree, with the
-# checked-in config fragments, and cache it by the hash of its inputs.
+# Build a guest kernel, out of tree, with the checked-in config fragments,
+# and cache it by the hash of its inputs: from Debian's linux-source-6.1
+# (the default), or from a tree of the user's (--src DIR: a git checkout of
+# mainline, a patched tree, an unpacked source package).
 #
 # Variants:
 #   slim      x86_64_defconfig + config/daxlab.config + config/slim.config
@@ -22,21 +24,29 @@ unset MAKEFLAGS MAKELEVEL MFLAGS
 
 usage() {
 	cat <<'USAGE'
-usage: guest-kernel/build.sh [--variant NAME] [--cache DIR] [--jobs N]
-       guest-kernel/build.sh --config-only [--variant NAME] [--cache DIR]
-       guest-kernel/build.sh --list
+usage: guest-kernel/build.sh [--variant NAME] [--src DIR] [--cache DIR] [--jobs N]
+       guest-kernel/build.sh --config-only [--variant NAME] [--src DIR] [--cache DIR]
+       guest-kernel/build.sh --list [--src DIR]
+       guest-kernel/build.sh --resolve NAME
 
-Builds Debian's linux-source-6.1 for the daxlab guest (everything built in,
-no modules needed) and prints the directory holding vmlinuz. A kernel whose
-inputs (source version, config fragments, mutant patch) are unchanged is
-never rebuilt.
+Builds a kernel for the daxlab guest (everything it needs built in) from
+Debian's linux-source-6.1, or from the tree DIR, and prints the directory
+holding vmlinuz. A kernel whose inputs (the source: package version, or
+the tree's git revision and uncommitted changes, or its files; the config
+fragments; the mutant patch; gcc) are unchanged is never rebuilt.
 
-  --variant NAME  slim (default), defconfig, debug, or a mutant (--list)
+  --variant NAME  slim (default), defconfig, debug, or a mutant (--list);
+                  a unique prefix will do (m1)
+  --src DIR       build the Linux tree DIR instead of linux-source-6.1 (out
+                  of tree: DIR must be clean; a mutant is applied to DIR and
+                  reversed after the build)
   --cache DIR     cache directory (default: $DAXLAB_CACHE or .cache)
   --jobs N        parallel make jobs (default: number of CPUs + 1)
   --config-only   make the .config and check that every line of the
                   fragments survived Kconfig; build nothing
-  --list          list the variants and exit
+  --list          list the variants and exit (with --src: and whether each
+                  mutant's patch applies to DIR)
+  --resolve NAME  print the variant NAME (or its unique prefix) names
 USAGE
 }
 
@@ -47,6 +57,8 @@ variant=slim
 jobs=$(($(nproc) + 1))
 config_only=0
 list=0
+srcdir=""
+resolve=""
 die() {
 	echo "build-kernel: $*" >&2
 	exit 2
@@ -73,6 +85,16 @@ while [ $# -gt 0 ]; do
 		jobs=$2
 		shift
 		;;
+	--src)
+		[ $# -ge 2 ] || die "--src needs a directory"
+		srcdir=$2
+		shift
+		;;
+	--resolve)
+		[ $# -ge 2 ] || die "--resolve needs a name"
+		resolve=$2
+		shift
+		;;
 	--config-only) config_only=1 ;;
 	--list) list=1 ;;
 	*) die "unknown option: $1 (try --help)" ;;
@@ -85,6 +107,38 @@ mutant_dir=$here/patches/mutants
 header_field() {
 	sed -n "/^--- /q; s/^$2: *//p" "$1" | head -n1
 }
+names() {
+	echo slim
+	echo defconfig
+	echo debug
+	for p in "$mutant_dir"/m*.patch; do [ ! -f "$p" ] || basename "$p" .patch; done
+}
+# A variant's full name: itself, or the one variant it is a prefix of.
+resolve_name() {
+	local n matches=()
+	while read -r n; do
+		[ "$n" != "$1" ] || {
+			echo "$n"
+			return 0
+		}
+		case "$n" in "$1"*) matches+=("$n") ;; esac
+	done < <(names)
+	case ${#matches[@]} in
+	1) echo "${matches[0]}" ;;
+	0) die "no such kernel variant: $1 (guest-kernel/build.sh --list)" ;;
+	*) die "kernel variant '$1' is ambiguous: ${matches[*]}" ;;
+	esac
+}
+if [ -n "$resolve" ]; then
+	resolve_name "$resolve"
+	exit 0
+fi
+if [ -n "$srcdir" ]; then
+	[ -d "$srcdir" ] || die "--src: no such directory: $srcdir"
+	srcdir=$(cd "$srcdir" && pwd)
+	grep -q '^VERSION = ' "$srcdir/Makefile" 2>/dev/null ||
+		die "--src: $srcdir is not a Linux source tree (no top-level Makefile with VERSION)"
+fi
 if [ "$list" = 1 ]; then
 	echo "slim       defconfig + daxlab.config + slim.config (default)"
 	echo "defconfig  defconfig + daxlab.config"
@@ -92,12 +146,21 @@ if [ "$list" = 1 ]; then
 	for p in "$mutant_dir"/m*.patch; do
 		[ -f "$p" ] || continue
 		n=$(basename "$p" .patch)
-		printf '%-24s %s (base %s; killed by %s)\n' "$n" \
+		applies=""
+		if [ -n "$srcdir" ]; then
+			if patch -p1 --dry-run --forward -s -d "$srcdir" <"$p" >/dev/null 2>&1; then
+				applies="; applies to --src"
+			else
+				applies="; does NOT apply to --src"
+			fi
+		fi
+		printf '%-24s %s (base %s; killed by %s%s)\n' "$n" \
 			"$(sed -n '1s/^daxlab mutant [0-9]*: //p' "$p")" \
-			"$(header_field "$p" Base)" "$(header_field "$p" Killed-by)"
+			"$(header_field "$p" Base)" "$(header_field "$p" Killed-by)" "$applies"
 	done
 	exit 0
 fi
+variant=$(resolve_name "$variant")
 
 patch_file=""
 case "$variant" in
@@ -141,28 +204,50 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # ---------------------------------------------------------------- source
-srcver=$(apt-cache policy linux-source-6.1 2>/dev/null | sed -n 's/^ *Candidate: *//p')
-if [ -z "$srcver" ] || [ "$srcver" = "(none)" ]; then
-	apt-get update >/dev/null 2>&1 || true
+# The identity of a user's tree: its git revision and a hash of what is
+# not committed, or (not a git checkout) a hash of its source files' names,
+# sizes and times.
+tree_identity() {
+	if git -C "$1" rev-parse --verify -q HEAD >/dev/null 2>&1; then
+		echo "git $(git -C "$1" rev-parse HEAD) changes $({
+			git -C "$1" diff HEAD
+			git -C "$1" status --porcelain --untracked-files=normal
+		} | sha256sum | cut -c1-16)"
+	else
+		echo "files $(cd "$1" && find . -type f \( -name '*.[chS]' -o -name 'Kconfig*' -o -name 'Makefile*' \
+			-o -name '*.lds*' -o -name '*.sh' \) -printf '%P %s %T@\n' | LC_ALL=C sort | sha256sum | cut -c1-16)"
+	fi
+}
+if [ -n "$srcdir" ]; then
+	src=$srcdir
+	source_desc="tree $srcdir ($(tree_identity "$srcdir"))"
+	tree_tag=tree-$(echo "$source_desc" | sha256sum | cut -c1-12)-
+else
 	srcver=$(apt-cache policy linux-source-6.1 2>/dev/null | sed -n 's/^ *Candidate: *//p')
+	if [ -z "$srcver" ] || [ "$srcver" = "(none)" ]; then
+		apt-get update >/dev/null 2>&1 || true
+		srcver=$(apt-cache policy linux-source-6.1 2>/dev/null | sed -n 's/^ *Candidate: *//p')
+	fi
+	# Offline with a source tree already unpacked: use the newest one.
+	if [ -z "$srcver" ] || [ "$srcver" = "(none)" ]; then
+		srcver=$(find "$cache/kernel-src" -maxdepth 1 -name 'linux-source-6.1-*' -printf '%f\n' |
+			sed 's/^linux-source-6.1-//' | sort -V | tail -n1)
+		[ -n "$srcver" ] || die "cannot resolve package linux-source-6.1 (apt-cache policy) and none is cached"
+	fi
+	src=$cache/kernel-src/linux-source-6.1-$srcver
+	source_desc="linux-source-6.1 $srcver"
+	tree_tag=""
 fi
-# Offline with a source tree already unpacked: use the newest one.
-if [ -z "$srcver" ] || [ "$srcver" = "(none)" ]; then
-	srcver=$(find "$cache/kernel-src" -maxdepth 1 -name 'linux-source-6.1-*' -printf '%f\n' |
-		sed 's/^linux-source-6.1-//' | sort -V | tail -n1)
-	[ -n "$srcver" ] || die "cannot resolve package linux-source-6.1 (apt-cache policy) and none is cached"
-fi
-src=$cache/kernel-src/linux-source-6.1-$srcver
 
 # The cache key is known before anything is unpacked or configured, so a
 # kernel that is already built is found without waiting for the lock.
 key=$({
-	echo "linux-source-6.1 $srcver"
+	echo "$source_desc"
 	for f in $fragments; do cat "$here/config/$f"; done
 	[ -z "$patch_file" ] || cat "$patch_file"
 	gcc --version | head -n1
 } | sha256sum | cut -c1-16)
-out=$cache/kernels/src-$variant-$key
+out=$cache/kernels/src-$tree_tag$variant-$key
 if [ "$config_only" = 0 ] && [ -f "$out/vmlinuz" ]; then
 	echo "$out"
 	exit 0
@@ -179,7 +264,7 @@ if [ "$config_only" = 0 ] && [ -f "$out/vmlinuz" ]; then
 	echo "$out"
 	exit 0
 fi
-if [ ! -f "$src/Makefile" ]; then
+if [ -z "$srcdir" ] && [ ! -f "$src/Makefile" ]; then
 	echo "build-kernel: fetching linux-source-6.1 $srcver (about 140 MB)" >&2
 	tmp=$(mktemp -d "$cache/kernel-src/.fetch.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
@@ -200,9 +285,13 @@ if [ -f "$src/.daxlab-applied" ]; then
 	patch -p1 -R -s -d "$src" <"$left" || die "cannot reverse $left in $src: unpack the source again (rm -rf $src)"
 	rm -f "$src/.daxlab-applied"
 fi
+# An out-of-tree build needs a clean source tree.
+if [ -f "$src/.config" ] || [ -f "$src/include/config/auto.conf" ]; then
+	die "$src has a configuration in the tree: an out-of-tree build needs it clean (make mrproper there)"
+fi
 
 # ---------------------------------------------------------------- config
-build=$cache/kernel-build/$base_name
+build=$cache/kernel-build/$tree_tag$base_name
 mkdir -p "$build"
 newcfg=$build/.config.new
 make -s -C "$src" O="$build" KCONFIG_CONFIG=.config.new x86_64_defconfig >/dev/null
@@ -255,7 +344,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 if [ -n "$patch_file" ]; then
 	patch -p1 --forward -s -d "$src" <"$patch_file" >"$log" 2>&1 ||
-		die "$variant: the patch does not apply to linux-source-6.1 $srcver: $(head -n1 "$log")"
+		die "$variant: the patch does not apply to $source_desc: $(head -n1 "$log")"
 	echo "$patch_file" >"$src/.daxlab-applied"
 fi
 start=$(date +%s)
@@ -289,7 +378,8 @@ cp "$log" "$tmp/build.log"
 {
 	echo "variant=$variant"
 	echo "base=$base_name"
-	echo "source=linux-source-6.1 $srcver"
+	echo "source=$source_desc"
+	echo "build_dir=$build"
 	echo "fragments=$fragments"
 	echo "patch=${patch_file:+guest-kernel/patches/mutants/$(basename "$patch_file")}"
 	echo "build_seconds=$secs"

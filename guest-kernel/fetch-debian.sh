@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Fetch Debian's prebuilt 6.1 kernel (the default guest) into the cache.
-# The ABI (6.1.0-NN) is resolved from linux-image-amd64's dependency at run
-# time, never hard-coded. Prints the kernel directory on stdout:
-#   DIR/vmlinuz  DIR/lib/modules/KVER/...  DIR/kver
+# Fetch one of Debian's prebuilt kernels into the cache: 6.1 (bookworm, the
+# default guest) or 6.12 (bookworm-backports). The ABI (6.1.0-NN,
+# 6.12.NN+deb12) is resolved from linux-image-amd64's dependency in that
+# suite at run time, never hard-coded. The modules are depmod'ed in the
+# cache. Prints the kernel directory on stdout:
+#   DIR/vmlinuz  DIR/config  DIR/lib/modules/KVER/...  DIR/kver
 set -eu
 
 usage() {
 	cat <<'USAGE'
-usage: guest-kernel/fetch-debian.sh [--cache DIR]
+usage: guest-kernel/fetch-debian.sh [--series 6.1|6.12] [--cache DIR]
 
-Downloads linux-image-6.1.0-NN-amd64 (NN resolved with apt-cache from
-linux-image-amd64) and unpacks it under DIR/kernels/debian-KVER/.
-Reuses an already unpacked copy. Prints that directory.
+Downloads Debian's linux-image for SERIES (default 6.1; 6.12 comes from
+bookworm-backports), its ABI resolved with apt-cache from linux-image-amd64,
+unpacks it under DIR/kernels/debian-KVER/ and runs depmod there. Reuses an
+already unpacked copy. Prints that directory.
 USAGE
 }
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cache=${DAXLAB_CACHE:-$top/.cache}
+series=6.1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-h | --help)
@@ -27,6 +31,10 @@ while [ $# -gt 0 ]; do
 		cache=${2:?--cache needs a directory}
 		shift
 		;;
+	--series)
+		series=${2:?--series needs 6.1 or 6.12}
+		shift
+		;;
 	*)
 		echo "fetch-debian: unknown option: $1 (try --help)" >&2
 		exit 2
@@ -34,23 +42,33 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+case "$series" in
+6.1) suite_args=() pattern='linux-image-6\.1\.0-[0-9]*-amd64' ;;
+6.12) suite_args=(-t bookworm-backports) pattern='linux-image-6\.12\.[0-9]*+deb12-amd64' ;;
+*)
+	echo "fetch-debian: no Debian kernel series '$series' (6.1 or 6.12)" >&2
+	exit 2
+	;;
+esac
 
-# Resolve the ABI. Only a 6.1 image counts: backports may offer newer ones.
-pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-	sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n1)
+# Resolve the ABI: the image linux-image-amd64 depends on in that suite.
+resolve() {
+	apt-cache depends ${suite_args[@]+"${suite_args[@]}"} linux-image-amd64 2>/dev/null |
+		sed -n "s/^ *Depends: \($pattern\)\$/\1/p" | head -n1
+}
+pkg=$(resolve)
 if [ -z "$pkg" ]; then
 	# An empty package list on a new machine: update once and retry.
 	apt-get update >/dev/null 2>&1 || true
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-amd64\)$/\1/p' | head -n1)
+	pkg=$(resolve)
 fi
 if [ -z "$pkg" ]; then
-	echo "fetch-debian: cannot resolve the Debian 6.1 kernel from 'apt-cache depends linux-image-amd64'" >&2
+	echo "fetch-debian: cannot resolve the Debian $series kernel from 'apt-cache depends ${suite_args[*]} linux-image-amd64'" >&2
 	exit 1
 fi
 kver=${pkg#linux-image-}
 dir=$cache/kernels/debian-$kver
-if [ -f "$dir/vmlinuz" ] && [ -d "$dir/lib/modules/$kver" ]; then
+if [ -f "$dir/vmlinuz" ] && [ -f "$dir/lib/modules/$kver/modules.dep" ]; then
 	echo "$dir"
 	exit 0
 fi
@@ -71,6 +89,8 @@ mkdir -p "$tmp/out/lib/modules"
 cp "$tmp/deb/boot/vmlinuz-$kver" "$tmp/out/vmlinuz"
 cp "$tmp/deb/boot/config-$kver" "$tmp/out/config"
 mv "$tmp/deb/lib/modules/$kver" "$tmp/out/lib/modules/$kver"
+# The .deb ships no modules.dep: the initramfs and --modules users want one.
+depmod -b "$tmp/out" "$kver"
 echo "$kver" >"$tmp/out/kver"
 rm -rf "$dir"
 mkdir -p "$(dirname "$dir")"

@@ -221,6 +221,94 @@ static void row(FILE *f, const char *k, const json_t *v)
 }
 
 /* --------------------------------------------------------------- campaign */
+
+/* Append @s to the array @a unless it is there; its index. */
+static size_t index_of(json_t *a, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i, v)
+	{
+		if (!strcmp(json_string_value(v), s))
+			return i;
+	}
+	json_array_append_new(a, json_string(s));
+	return json_array_size(a) - 1;
+}
+
+/* Scenario x kernel x filesystem over a campaign's jobs: passes out of runs. */
+static void matrix(FILE *f, const json_t *c)
+{
+	json_t *rows = json_array(), *cols = json_array(), *cells = json_object(), *job, *r;
+	size_t i, k;
+	char key[160];
+
+	json_array_foreach(json_object_get(c, "job_list"), i, job)
+	{
+		json_array_foreach(json_object_get(job, "results"), k, r)
+		{
+			char col[96];
+			json_t *cell;
+
+			snprintf(col, sizeof(col), "%s\t%s", jstr(job, "kernel"), jstr(r, "fs"));
+			snprintf(key, sizeof(key), "%zu %zu", index_of(rows, jstr(r, "name")),
+			         index_of(cols, col));
+			cell = json_object_get(cells, key);
+			if (!cell) {
+				cell = json_pack("{s:i, s:i}", "runs", 0, "passes", 0);
+				json_object_set_new(cells, key, cell);
+			}
+			json_object_set_new(
+			    cell, "runs",
+			    json_integer(json_integer_value(json_object_get(cell, "runs")) + 1));
+			if (!strcmp(jstr(r, "status"), "pass"))
+				json_object_set_new(
+				    cell, "passes",
+				    json_integer(
+				        json_integer_value(json_object_get(cell, "passes")) + 1));
+		}
+	}
+	if (json_array_size(rows)) {
+		fputs("<h2>Scenarios by kernel and filesystem</h2><table><tr><th>scenario</th>", f);
+		json_array_foreach(cols, k, r)
+		{
+			const char *col = json_string_value(r), *tab = strchr(col, '\t');
+			char kernel[96];
+
+			snprintf(kernel, sizeof(kernel), "%.*s", (int)(tab - col), col);
+			hprintf(f, "<th>%s<br>%s</th>", kernel, tab + 1);
+		}
+		fputs("</tr>\n", f);
+		json_array_foreach(rows, i, r)
+		{
+			hprintf(f, "<tr><td>%s</td>", json_string_value(r));
+			for (k = 0; k < json_array_size(cols); k++) {
+				const json_t *cell;
+				json_int_t runs, passes;
+
+				snprintf(key, sizeof(key), "%zu %zu", i, k);
+				cell = json_object_get(cells, key);
+				if (!cell) {
+					fputs("<td>-</td>", f);
+					continue;
+				}
+				runs = json_integer_value(json_object_get(cell, "runs"));
+				passes = json_integer_value(json_object_get(cell, "passes"));
+				hprintf(f, "<td class=\"%s\">%j/%j</td>",
+				        passes == runs ? "pass" : "fail",
+				        json_object_get(cell, "passes"),
+				        json_object_get(cell, "runs"));
+			}
+			fputs("</tr>\n", f);
+		}
+		fputs("</table>\n", f);
+	}
+	json_decref(rows);
+	json_decref(cols);
+	json_decref(cells);
+}
+
 static void campaign(FILE *f, json_t *c)
 {
 	size_t i;
@@ -235,17 +323,20 @@ static void campaign(FILE *f, json_t *c)
 	row(f, "passed", json_object_get(c, "passed"));
 	row(f, "failed", json_object_get(c, "failed"));
 	row(f, "wall seconds", json_object_get(c, "wall_seconds"));
-	fputs("</table>\n<h2>Summary</h2><table><tr><th>job</th><th>where</th><th>arguments</th>"
-	      "<th>result</th><th>scenarios</th><th>run directory</th></tr>\n",
+	fputs("</table>\n<h2>Summary</h2><table><tr><th>job</th><th>where</th><th>kernel</th>"
+	      "<th>arguments</th><th>result</th><th>scenarios</th><th>run directory</th></tr>\n",
 	      f);
 	json_array_foreach(json_object_get(c, "job_list"), i, job)
 	{
 		const json_t *rc = json_object_get(job, "exit");
 		bool ok = json_integer_value(rc) == 0;
 
-		hprintf(f, "<tr class=\"%s\"><td>%j</td><td>%s</td><td><code>%s</code></td><td>",
-		        ok ? "pass" : "fail", json_object_get(job, "job"), jstr(job, "uri"),
-		        jstr(job, "args"));
+		hprintf(
+		    f,
+		    "<tr "
+		    "class=\"%s\"><td>%j</td><td>%s</td><td>%s</td><td><code>%s</code></td><td>",
+		    ok ? "pass" : "fail", json_object_get(job, "job"), jstr(job, "uri"),
+		    jstr(job, "kernel"), jstr(job, "args"));
 		if (ok)
 			fputs("pass", f);
 		else
@@ -253,7 +344,9 @@ static void campaign(FILE *f, json_t *c)
 		hprintf(f, "</td><td>%o</td><td>%s</td></tr>\n", json_object_get(job, "totals"),
 		        jstr(job, "run_dir"));
 	}
-	fputs("</table>\n<h2>Scenarios over all runs</h2>\n", f);
+	fputs("</table>\n", f);
+	matrix(f, c);
+	fputs("<h2>Scenarios over all runs</h2>\n", f);
 	pre(f, "scenarios.txt", 400);
 	fputs("</body></html>\n", f);
 }

@@ -35,7 +35,7 @@ list_scenarios() {
 }
 
 # ------------------------------------------------------------- parsing
-scenarios=() fs_arg=ext4 dax=1 kernel="" kvariant="" modules="" cpu_model=max cpus=2
+scenarios=() fs_arg=ext4 dax=1 kernel="" kvariant="" ksrc="" kseries="" modules="" cpu_model=max cpus=2
 mem=1G pmem_size=512M timeout=900 stimeout=300 results=${DAXLAB_RESULTS:-$TOP/results}
 persist=adr plugin=persist crash_check="" image="" image_format=0 trace="" trace_filter=""
 crash_samples=8 seed=1 iterations="" strict=0 widen="" write_cache="" latency=""
@@ -133,6 +133,7 @@ parse_options() {
 			;;
 		--kernel) need_arg "$@" && kernel=$2 && shift ;;
 		--kernel-variant) need_arg "$@" && kvariant=$2 && shift ;;
+		--kernel-src) need_arg "$@" && ksrc=$2 && shift ;;
 		--modules) need_arg "$@" && modules=$2 && shift ;;
 		--cpu) need_arg "$@" && cpu_model=$2 && shift ;;
 		--cpus) need_arg "$@" && cpus=$2 && cpus_given=1 && shift ;;
@@ -240,8 +241,8 @@ check_options() {
 	[ -z "$iterations" ] || is_pos "$iterations" || die "--iterations must be a positive number, not '$iterations'"
 	if [ -n "$widen" ]; then
 		{ is_pos "$widen" && [ "$widen" -le 100000 ]; } || die "--widen takes microseconds, 1 to 100000, not '$widen'"
-		[ -z "$kernel" ] || [ -d "$modules/build" ] ||
-			die "--widen with --kernel needs --modules DIR with DIR/build (the kernel's build tree)"
+		[ -z "$kernel" ] || [ -n "$kseries" ] || [ -d "$modules/build" ] ||
+			die "--widen with --kernel PATH needs --modules DIR with DIR/build (the kernel's build tree)"
 	fi
 	case "$write_cache" in "" | 0 | 1) ;; *) die "--guest-write-cache must be 0 or 1, not '$write_cache'" ;; esac
 	if [ -n "$latency" ]; then
@@ -307,20 +308,33 @@ check_backend() {
 	fi
 }
 
+# The kernel: Debian's by name (--kernel debian-6.1|debian-6.12), an image
+# of the user's (--kernel PATH [--modules DIR]), a variant built from
+# linux-source-6.1 or from the user's tree (--kernel-variant, --kernel-src).
 check_kernel() {
-	if [ -n "$kernel" ]; then
+	case "$kernel" in
+	"") ;;
+	debian-6.1 | debian-6.12) kseries=${kernel#debian-} ;;
+	debian-*) die "no Debian kernel '$kernel' (debian-6.1 or debian-6.12)" ;;
+	*)
 		[ -f "$kernel" ] || die "kernel image not found: $kernel"
 		[ -r "$kernel" ] || die "kernel image not readable: $kernel"
 		kernel=$(cd "$(dirname "$kernel")" && pwd)/$(basename "$kernel")
+		;;
+	esac
+	if [ -n "$ksrc" ]; then
+		[ -z "$kernel" ] || die "--kernel and --kernel-src exclude each other"
+		[ -d "$ksrc" ] || die "--kernel-src: no such directory: $ksrc"
+		ksrc=$(cd "$ksrc" && pwd)
+		grep -q '^VERSION = ' "$ksrc/Makefile" 2>/dev/null ||
+			die "--kernel-src: $ksrc is not a Linux source tree (no top-level Makefile with VERSION)"
 	fi
 	if [ -n "$kvariant" ]; then
 		[ -z "$kernel" ] || die "--kernel and --kernel-variant exclude each other"
-		"$TOP/guest-kernel/build.sh" --list | cut -d' ' -f1 | grep -qxF -- "$kvariant" ||
-			die "no such kernel variant: $kvariant (guest-kernel/build.sh --list)"
-		[ -z "$widen" ] || die "--widen needs the kernel's module build tree: not available with --kernel-variant yet"
+		kvariant=$("$TOP/guest-kernel/build.sh" --resolve "$kvariant" 2>&1) || die "${kvariant#build-kernel: }"
 	fi
 	if [ -n "$modules" ]; then
-		[ -n "$kernel" ] || die "--modules needs --kernel"
+		{ [ -n "$kernel" ] && [ -z "$kseries" ]; } || die "--modules needs --kernel PATH"
 		[ -d "$modules" ] || die "modules directory not found: $modules"
 		modules=$(cd "$modules" && pwd)
 	fi
@@ -392,7 +406,7 @@ replay_save_args() {
 		--record | --image-format) ;;
 		--no-dax | --widen | --strict) SAVE_ARGS+=("$a") ;;
 		--trace) [ "${args[$((i + 1))]:--}" = "${args[$((i + 1))]#-}" ] && i=$((i + 1)) ;;
-		--results | --plugin | --timeout | --kernel | --kernel-variant | --modules | --image | --crash-samples) i=$((i + 1)) ;;
+		--results | --plugin | --timeout | --kernel | --kernel-variant | --kernel-src | --modules | --image | --crash-samples) i=$((i + 1)) ;;
 		--crash-check) SAVE_ARGS+=(--scenario "${args[$((i + 1))]}") && i=$((i + 1)) ;;
 		*) SAVE_ARGS+=("$a") ;;
 		esac

@@ -16,8 +16,10 @@ usage: ./run.sh --campaign FILE [-j N] [--results DIR]
 FILE holds "key: value" lines (# starts a comment; lists are comma lists):
   scenarios:        names (default: the default set)
   fs:               ext4, xfs, ext2 (default: ext4)
-  kernel-variants:  debian (the prebuilt default) and/or names from
-                    guest-kernel/build.sh --list (default: debian)
+  kernels:          debian-6.1 (the default), debian-6.12, src:/path/to/tree
+                    (your own Linux tree, built with daxlab's fragments), or a
+                    variant of guest-kernel/build.sh --list (slim, m1-...)
+  kernel-variants:  the older spelling: debian (= debian-6.1) and variants
   persist:          adr, eadr (default: adr)
   latency:          none, dram, optane, custom:key=value+key=value (the
                     parameters joined by '+'; default: none)
@@ -90,8 +92,8 @@ while IFS= read -r line || [ -n "$line" ]; do
 		die "$file:$lineno: not a 'key: value' line: $line"
 	key=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]}
 	case "$key" in
-	scenarios | fs | kernel-variants | persist | latency | latency-mode | iterations | seeds | uris | jobs | timeout | keep-images) ;;
-	*) die "$file:$lineno: unknown key '$key' (scenarios fs kernel-variants persist latency latency-mode iterations seeds uris jobs timeout keep-images)" ;;
+	scenarios | fs | kernels | kernel-variants | persist | latency | latency-mode | iterations | seeds | uris | jobs | timeout | keep-images) ;;
+	*) die "$file:$lineno: unknown key '$key' (scenarios fs kernels kernel-variants persist latency latency-mode iterations seeds uris jobs timeout keep-images)" ;;
 	esac
 	[ -z "${conf[$key]:-}" ] || die "$file:$lineno: '$key' given twice"
 	conf[$key]=$val
@@ -101,7 +103,10 @@ list() { # VALUE -> one item per line, trimmed
 	tr ',' '\n' <<<"$1" | sed 's/^[[:space:]]*//; s/[[:space:]]*$//' | sed '/^$/d'
 }
 mapfile -t L_FS < <(list "${conf[fs]:-ext4}")
-mapfile -t L_KV < <(list "${conf[kernel-variants]:-debian}")
+# The kernel axis: kernels and kernel-variants together (debian-6.1 alone
+# when neither is given).
+mapfile -t L_K < <(list "${conf[kernels]:-}${conf[kernels]:+,}${conf[kernel-variants]:-}")
+[ ${#L_K[@]} -gt 0 ] || L_K=(debian-6.1)
 mapfile -t L_PERSIST < <(list "${conf[persist]:-adr}")
 mapfile -t L_LAT < <(list "${conf[latency]:-none}")
 mapfile -t L_URI < <(list "${conf[uris]:-direct}")
@@ -143,9 +148,27 @@ for l in "${L_LAT[@]}"; do
 	[[ "$l" =~ ^(none|dram|optane|custom(:[A-Za-z0-9_.=/+]+)?)$ ]] ||
 		die "$file: latency: '$l' is not none, dram, optane or custom:key=value+key=value"
 done
-for k in "${L_KV[@]}"; do
-	[ "$k" = debian ] || "$TOP/guest-kernel/build.sh" --list | cut -d' ' -f1 | grep -qxF -- "$k" ||
-		die "$file: kernel-variants: no such variant '$k' (debian, or guest-kernel/build.sh --list)"
+# kernel_args ITEM: run.sh's arguments for one item of the kernel axis.
+kernel_args() {
+	case "$1" in
+	debian | debian-6.1) echo "--kernel debian-6.1" ;;
+	debian-6.12) echo "--kernel debian-6.12" ;;
+	src:/*) echo "--kernel-src ${1#src:}" ;;
+	*) echo "--kernel-variant $1" ;;
+	esac
+}
+for k in "${L_K[@]}"; do
+	case "$k" in
+	debian | debian-6.1 | debian-6.12) ;;
+	src:/*)
+		[[ "${k#src:}" =~ ^/[A-Za-z0-9_.+/-]+$ ]] || die "$file: kernels: '$k': the path must be absolute, of [A-Za-z0-9_.+/-]"
+		[ -f "${k#src:}/Makefile" ] || die "$file: kernels: '$k' is not a Linux source tree"
+		;;
+	*)
+		"$TOP/guest-kernel/build.sh" --list | cut -d' ' -f1 | grep -qxF -- "$k" ||
+			die "$file: kernels: no such kernel '$k' (debian-6.1, debian-6.12, src:/path, or guest-kernel/build.sh --list)"
+		;;
+	esac
 done
 for u in "${L_URI[@]}"; do
 	[[ "$u" =~ ^(direct|qemu(\+[a-z]+)?://[^[:space:]]*)$ ]] || die "$file: uris: '$u' is not direct or a qemu libvirt URI"
@@ -156,18 +179,20 @@ done
 
 # ------------------------------------------------------------ the jobs
 jobargs=()
-for kv in "${L_KV[@]}"; do
+jobkernel=()
+for k in "${L_K[@]}"; do
 	for fs in "${L_FS[@]}"; do
 		for p in "${L_PERSIST[@]}"; do
 			for lat in "${L_LAT[@]}"; do
 				for seed in "${seeds[@]}"; do
 					a="--fs $fs --persist $p --seed $seed"
-					[ "$kv" = debian ] || a="$a --kernel-variant $kv"
+					a="$a $(kernel_args "$k")"
 					[ "$lat" = none ] || a="$a --latency ${lat//+/,} --latency-mode $lmode"
 					[ -z "$iterations" ] || a="$a --iterations $iterations"
 					[ -z "$timeout" ] || a="$a --timeout $timeout"
 					for s in ${L_SCEN[@]+"${L_SCEN[@]}"}; do a="$a --scenario $s"; done
 					jobargs+=("$a")
+					jobkernel+=("$k")
 				done
 			done
 		done
@@ -223,9 +248,10 @@ for ((i = 0; i < total; i++)); do
 	read -r rc secs <"$dir.rc" || rc=255 secs=0
 	uri=${L_URI[$((i % ${#L_URI[@]}))]}
 	sum=$(readlink -f "$dir/latest/summary.json" 2>/dev/null || true)
-	totals=null rdir=""
+	totals=null rdir="" results="[]"
 	if [ -n "$sum" ] && [ -f "$sum" ] && totals=$(jq -c '.totals' "$sum" 2>/dev/null); then
 		rdir=${sum%/summary.json}
+		results=$(jq -c '[.scenarios[] | {name, fs, status}]' "$sum")
 		# one line per scenario result: the job's settings, then the result
 		jq -r --arg job "job-$(printf '%03d' "$n")" --arg args "${jobargs[$i]}" \
 			'.scenarios[] | "\(.name) \(.fs) \(.status) \($job) \($args)"' "$sum" >>"$camp/scenarios.txt.tmp"
@@ -235,7 +261,9 @@ for ((i = 0; i < total; i++)); do
 	if [ "$rc" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 	jq -n -c --argjson job "$n" --arg uri "$uri" --arg args "${jobargs[$i]}" --argjson exit "$rc" \
 		--argjson secs "$secs" --arg rdir "${rdir#"$camp"/}" --argjson totals "$totals" \
-		'{job: $job, uri: $uri, args: $args, exit: $exit, seconds: $secs, run_dir: $rdir, totals: $totals}' >>"$camp/jobs.jsonl"
+		--arg kernel "${jobkernel[$i]}" --argjson results "$results" \
+		'{job: $job, uri: $uri, kernel: $kernel, args: $args, exit: $exit, seconds: $secs,
+		  run_dir: $rdir, totals: $totals, results: $results}' >>"$camp/jobs.jsonl"
 done
 {
 	echo "# scenario fs result job arguments"

@@ -91,6 +91,12 @@ def test_list_shows_every_scenario_with_a_description():
         (["--latency-mode", "stall"], "--latency-mode needs --latency"),
         (["--latency", "optane", "--latency-mode", "slow"], "unknown --latency-mode: slow"),
         (["--latency", "optane", "--plugin", "off"], "--latency needs the plugin"),
+        (["--kernel", "debian-7"], "no Debian kernel 'debian-7' (debian-6.1 or debian-6.12)"),
+        (["--kernel", "debian-6.12", "--modules", "/tmp"], "--modules needs --kernel PATH"),
+        (["--kernel-variant", "m"], "kernel variant 'm' is ambiguous: m1-fault-isize"),
+        (["--kernel-variant", "zz"], "no such kernel variant: zz"),
+        (["--kernel-src", "/tmp"], "--kernel-src: /tmp is not a Linux source tree"),
+        (["--kernel-src", "/tmp", "--kernel", "debian-6.12"], "--kernel and --kernel-src exclude each other"),
         (["--mem", "a[$(touch daxlab-pwned)]G", "--payload", "/tmp", "--exec", "true"],
          "--mem must look like 1G or 2048M"),
         (["--results", "/tmp/a,share=off"], "the results directory must not contain a comma"),
@@ -170,3 +176,11 @@ def test_image_that_is_not_a_daxlab_nvdimm_is_refused(tmp_path):
 def test_image_format_needs_an_image():
     p = run_sh("--image-format")
     assert p.returncode == 2 and "--image-format needs --image PATH" in p.stderr
+
+
+def test_kernel_variant_prefix_resolves_to_the_one_variant():
+    build = TOP / "guest-kernel" / "build.sh"
+    p = subprocess.run([str(build), "--resolve", "m1"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stdout == "m1-fault-isize\n", p
+    p = subprocess.run([str(build), "--resolve", "slim"], capture_output=True, text=True, timeout=30)
+    assert p.stdout == "slim\n", p
