@@ -26,6 +26,8 @@ PROTO_HDR := protocol/daxlab-protocol.h protocol/daxlab-marker.h
 PROTO_SRC := protocol/daxlab-line.c
 GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h scenarios/lib/race.h $(PROTO_HDR)
 TOOLS_BIN := $(GUEST)/tools/dax-probe $(GUEST)/tools/daxlab-mark $(GUEST)/tools/daxlab-emit
+# The zero-page window's stand-alone reproducer (docs/), built so it cannot rot.
+REPRO_BIN := $(BUILD)/docs/zero-page-repro
 
 # The host's reader and judge of what guests send, and the report.
 HOST_UNITS := host/text.c host/plan.c host/run-dir.c host/tap-stream.c host/files-channel.c \
@@ -46,7 +48,7 @@ SHELL_SCRIPTS := run.sh .ci/run scenarios/index.sh \
 	$(wildcard scripts/*.sh images/*.sh guest-kernel/*.sh emulator/*.sh) \
 	$(filter-out %.c,$(wildcard bench/*))
 C_SOURCES := $(wildcard scenarios/*.c scenarios/lib/*.[ch] images/*.c tests/unit/*.c emulator/*.[ch] guest-kernel/*/*.c \
-	bench/*.c host/*.[ch] protocol/*.[ch] tests/fuzz/*.c)
+	bench/*.c host/*.[ch] protocol/*.[ch] tests/fuzz/*.c docs/*/*.c)
 PYTEST := /usr/bin/python3 -m pytest
 
 PLUGIN := $(BUILD)/emulator/libdaxlab-pmem.so
@@ -58,7 +60,7 @@ PLUGIN_SRC := emulator/daxlab-pmem.c emulator/persist.c emulator/line-set.c emul
 
 .PHONY: all guest host plugin test test-deps unit fuzz lint format pytest clean kernels mutants
 all: guest host plugin
-guest: $(SCENARIO_BIN) $(TOOLS_BIN)
+guest: $(SCENARIO_BIN) $(TOOLS_BIN) $(REPRO_BIN)
 host: $(COLLECT) $(REPORT)
 plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL) $(LATENCY_TOOL)
 
@@ -108,6 +110,10 @@ $(GUEST)/tools/dax-probe: images/dax-probe.c $(GUEST_LIB) $(GUEST_HDR)
 $(GUEST)/tools/daxlab-mark: images/daxlab-mark.c $(PROTO_HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) $(CFLAGS) -static -o $@ $<
+
+$(REPRO_BIN): docs/zero-page-vs-pwrite/repro.c
+	@mkdir -p $(@D)
+	$(CC) $(CSTD) -O2 -pthread -static -o $@ $<
 
 $(GUEST)/tools/daxlab-emit: images/daxlab-emit.c $(PROTO_SRC) $(PROTO_HDR)
 	@mkdir -p $(@D)
