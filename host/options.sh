@@ -241,8 +241,11 @@ check_options() {
 	[ -z "$iterations" ] || is_pos "$iterations" || die "--iterations must be a positive number, not '$iterations'"
 	if [ -n "$widen" ]; then
 		{ is_pos "$widen" && [ "$widen" -le 100000 ]; } || die "--widen takes microseconds, 1 to 100000, not '$widen'"
-		[ -z "$kernel" ] || [ -n "$kseries" ] || [ -d "$modules/build" ] ||
-			die "--widen with --kernel PATH needs --modules DIR with DIR/build (the kernel's build tree)"
+		case "$kernel" in "" | debian-6.1 | debian-6.12) ;; *)
+			[ -d "$modules/build" ] ||
+				die "--widen with --kernel PATH needs --modules DIR with DIR/build (the kernel's build tree)"
+			;;
+		esac
 	fi
 	case "$write_cache" in "" | 0 | 1) ;; *) die "--guest-write-cache must be 0 or 1, not '$write_cache'" ;; esac
 	if [ -n "$latency" ]; then

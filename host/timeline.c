@@ -179,7 +179,8 @@ int timeline_write(int dirfd, const char *witness_name, const char *out_name,
 			close(pfd);
 		}
 	}
-	qsort(ev, nev, sizeof(*ev), by_time);
+	if (nev)
+		qsort(ev, nev, sizeof(*ev), by_time);
 
 	char *cw = text_clean(w, wlen, true);
 	const char *hit = strstr(cw, "\nhit: ");

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "lib/daxenv.h"
@@ -116,6 +117,17 @@ static unsigned long long reused(int fd)
 
 /* ---- the secret files ---- */
 
+static unsigned long long free0; /* free bytes before the deletes */
+
+static unsigned long long free_bytes(void)
+{
+	struct statvfs st;
+
+	if (statvfs(".", &st) != 0)
+		tap_bail("statvfs: %s", strerror(errno));
+	return (unsigned long long)st.f_bfree * st.f_frsize;
+}
+
 static void write_secrets(void)
 {
 	for (unsigned f = 0; f < SECRET_FILES; f++) {
@@ -134,6 +146,7 @@ static void write_secrets(void)
 		nsecret += extents(fd, secret + nsecret, MAX_EXTENTS);
 		close(fd);
 	}
+	free0 = free_bytes();
 	for (unsigned f = 0; f < SECRET_FILES; f++) {
 		char name[32];
 
@@ -141,8 +154,17 @@ static void write_secrets(void)
 		if (unlink(name) != 0)
 			tap_bail("unlink: %s", strerror(errno));
 	}
-	/* Commit the deletes: ext4 and xfs reuse freed blocks only after that. */
+	/* Commit the deletes: ext4 and xfs reuse freed blocks only after that.
+	 * xfs (since 5.15) frees an unlinked inode's blocks in the background
+	 * (inodegc): wait until the free space shows them, at most 10 s. */
 	sync();
+	for (unsigned i = 0; i < 200 && free_bytes() < free0 + SECRET_FILES * SECRET_SIZE * 9 / 10;
+	     i++) {
+		usleep(50000);
+		sync();
+	}
+	tap_diag("free space after the deletes: %llu MiB more than before them",
+	         (free_bytes() - free0) >> 20);
 }
 
 /* ---- checks ---- */

@@ -44,6 +44,7 @@ ENTRY_KEYS = {"name", "fs", "status", "dax", "duration", "reason", "fs_dax_trace
 EXPECT = {
     "pass": ("completed", ["pass", "pass"]),
     "race-hit": ("completed", ["fail"]),
+    "race-hit-no-trace": ("completed", ["fail"]),
     "timeout": ("timeout", ["timeout", "timeout"]),
     "panic": ("panic", ["fail", "fail"]),
     "bail-out": ("bailed", ["fail"]),
