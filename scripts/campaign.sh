@@ -248,10 +248,10 @@ for ((i = 0; i < total; i++)); do
 	read -r rc secs <"$dir.rc" || rc=255 secs=0
 	uri=${L_URI[$((i % ${#L_URI[@]}))]}
 	sum=$(readlink -f "$dir/latest/summary.json" 2>/dev/null || true)
-	totals=null rdir="" results="[]"
+	totals=null rdir="" job_results="[]"
 	if [ -n "$sum" ] && [ -f "$sum" ] && totals=$(jq -c '.totals' "$sum" 2>/dev/null); then
 		rdir=${sum%/summary.json}
-		results=$(jq -c '[.scenarios[] | {name, fs, status}]' "$sum")
+		job_results=$(jq -c '[.scenarios[] | {name, fs, status}]' "$sum")
 		# one line per scenario result: the job's settings, then the result
 		jq -r --arg job "job-$(printf '%03d' "$n")" --arg args "${jobargs[$i]}" \
 			'.scenarios[] | "\(.name) \(.fs) \(.status) \($job) \($args)"' "$sum" >>"$camp/scenarios.txt.tmp"
@@ -261,7 +261,7 @@ for ((i = 0; i < total; i++)); do
 	if [ "$rc" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 	jq -n -c --argjson job "$n" --arg uri "$uri" --arg args "${jobargs[$i]}" --argjson exit "$rc" \
 		--argjson secs "$secs" --arg rdir "${rdir#"$camp"/}" --argjson totals "$totals" \
-		--arg kernel "${jobkernel[$i]}" --argjson results "$results" \
+		--arg kernel "${jobkernel[$i]}" --argjson results "$job_results" \
 		'{job: $job, uri: $uri, kernel: $kernel, args: $args, exit: $exit, seconds: $secs,
 		  run_dir: $rdir, totals: $totals, results: $results}' >>"$camp/jobs.jsonl"
 done
