@@ -14,7 +14,7 @@
 #include "pmem-trace.h"
 #include "timeline.h"
 
-#define TIMELINE_SPAN_MS 5.0
+#define TIMELINE_SPAN_MS 20.0
 #define TIMELINE_MAX_EVENTS 20000
 
 struct event {
