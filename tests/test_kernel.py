@@ -79,7 +79,7 @@ def test_config_check_rejects_an_option_kconfig_drops(tmp_path):
 def test_unknown_variant_is_one_line_error():
     r = build("--variant", "m0-nothing")
     assert r.returncode == 2 and r.stderr.count("\n") == 1
-    assert "no such variant" in r.stderr
+    assert "no such kernel variant: m0-nothing" in r.stderr
 
 
 def test_every_mutant_names_its_base_and_killer_and_applies():
