@@ -82,6 +82,24 @@ def test_unknown_variant_is_one_line_error():
     assert "no such kernel variant: m0-nothing" in r.stderr
 
 
+def test_a_users_tree_is_configured_out_of_tree_and_told_which_mutants_apply():
+    # Debian's source as "the user's tree" (--kernel-src): the same config
+    # checks, a build directory named by the tree's identity, and each
+    # mutant said to apply or not. The compile itself is left to run.sh
+    # --kernel-src (minutes); this is its path up to make bzImage.
+    src = source_tree()
+    r = build("--list", "--src", str(src))
+    assert r.returncode == 0, r.stderr
+    mutants = [line for line in r.stdout.splitlines() if line.startswith("m")]
+    assert mutants and all("; applies to --src" in line for line in mutants), r.stdout
+    r = build("--config-only", "--src", str(src))
+    assert r.returncode == 0, r.stderr
+    cfg = pathlib.Path(r.stdout.strip())
+    assert cfg.parent.name.startswith("tree-") and cfg.parent.name.endswith("-slim")
+    assert "CONFIG_FS_DAX=y" in cfg.read_text()
+    assert not (src / ".config").exists(), "the user's tree was written to"
+
+
 def test_every_mutant_names_its_base_and_killer_and_applies():
     patches = sorted(MUTANTS.glob("m*.patch"))
     assert len(patches) >= 9
