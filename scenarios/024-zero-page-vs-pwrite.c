@@ -129,9 +129,9 @@ struct race {
 	unsigned long hole_bad, read_bad, stale, signals, final_bad;
 	unsigned long s_first, w_first, candidates, windows, stale_loads;
 	uint64_t window_ns, window_sum_ns; /* how long mappings showed zeros after pwrite() */
-	unsigned long windows2;             /* A showed zeros after S's store returned */
+	unsigned long windows2;            /* A showed zeros after S's store returned */
 	uint64_t window2_ns, window2_sum_ns;
-	int64_t window_from, window_to;    /* W's start minus S's start, where seen */
+	int64_t window_from, window_to; /* W's start minus S's start, where seen */
 };
 
 static uint64_t ld(const uint64_t *p)
