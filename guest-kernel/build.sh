@@ -336,6 +336,9 @@ cmp -s "$newcfg" "$build/.config" || cp "$newcfg" "$build/.config"
 # ---------------------------------------------------------------- build
 log=$build/build-$variant.log
 cleanup() {
+	# make runs in a process group of its own: stop all of it, not only
+	# the top make (its jobs would go on compiling)
+	[ -z "${mk:-}" ] || kill -TERM -- "-$mk" 2>/dev/null || true
 	if [ -f "$src/.daxlab-applied" ]; then
 		patch -p1 -R -s -d "$src" <"$(cat "$src/.daxlab-applied")" && rm -f "$src/.daxlab-applied"
 	fi
@@ -349,7 +352,7 @@ if [ -n "$patch_file" ]; then
 fi
 start=$(date +%s)
 echo "build-kernel: building $variant ($base_name tree, -j$jobs); log: ${log#"$top"/}" >&2
-make -C "$src" O="$build" -j"$jobs" bzImage >"$log" 2>&1 &
+setsid make -C "$src" O="$build" -j"$jobs" bzImage >"$log" 2>&1 &
 mk=$!
 # Progress: a line a minute with the number of objects compiled so far.
 while kill -0 "$mk" 2>/dev/null; do
@@ -365,6 +368,7 @@ if ! wait "$mk"; then
 	grep -E 'error|Error' "$log" | head -n 10 >&2 || true
 	die "$variant: kernel build failed (log: $log)"
 fi
+mk=""
 secs=$(($(date +%s) - start))
 compiled=$(grep -c '^  CC ' "$log" || true)
 kver=$(make -s --no-print-directory -C "$src" O="$build" kernelrelease)

@@ -3,15 +3,19 @@
 run.sh stopped by SIGTERM or SIGKILL takes QEMU with it (QEMU gets SIGKILL
 when its parent dies), leaves the run directory marked INCOMPLETE with its
 logs, and results/latest does not point at it. QEMU killed by someone else
-is reported as that, not as a time limit.
+is reported as that, not as a time limit. run.sh stopped while it builds a
+kernel stops the build, all of make's jobs included.
 """
 import os
+import pathlib
+import re
+import shutil
 import signal
 import time
 
 import pytest
 
-from conftest import finish, start
+from conftest import TOP, finish, start
 
 
 def run_dir_of(results):
@@ -87,3 +91,64 @@ def test_qemu_killed_under_run_sh_is_reported_as_that(tmp_path):
     assert s["guest_status"] == "killed", s
     assert "QEMU was killed by SIGKILL (not by run.sh)" in s["guest_reason"], s
     assert s["scenarios"][0]["status"] == "fail"
+
+
+def pids_running(path):
+    """The processes whose command line names PATH."""
+    pids = []
+    for proc in os.listdir("/proc"):
+        try:
+            argv = open(f"/proc/{proc}/cmdline", "rb").read()
+        except (OSError, ValueError):
+            continue
+        if str(path).encode() in argv:
+            pids.append(int(proc))
+    return pids
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_run_sh_stopped_while_building_a_kernel_stops_the_build(tmp_path, sig):
+    # A "Linux tree" for --kernel-src whose configuration passes the checks
+    # and whose bzImage never finishes: a job of make's that runs forever.
+    src = tmp_path / "linux"
+    (src / "scripts" / "kconfig").mkdir(parents=True)
+    merge = src / "scripts" / "kconfig" / "merge_config.sh"
+    merge.write_text("#!/bin/sh\nexit 0\n")
+    job = src / "compile-forever.sh"
+    job.write_text("#!/bin/sh\nwhile :; do sleep 1; done\n")
+    for f in (merge, job):
+        f.chmod(0o755)
+    frags = " ".join(str(TOP / "guest-kernel" / "config" / f)
+                     for f in ("daxlab.config", "slim.config"))
+    (src / "Makefile").write_text(
+        "VERSION = 6\nPATCHLEVEL = 1\n"
+        f"x86_64_defconfig:\n\tcat {frags} >$(O)/.config.new\n"
+        "olddefconfig:\n\t@true\n"
+        f"bzImage:\n\t{job} & {job}; wait\n")
+    results = tmp_path / "r"
+    proc = start(["--kernel-src", str(src)], results)
+    err = ""
+    try:
+        end = time.time() + 240
+        while len(pids_running(job)) < 2 and time.time() < end:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.5)
+        assert len(pids_running(job)) >= 2, "the build never started its jobs"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode != 0
+        end = time.time() + 20
+        while pids_running(job) and time.time() < end:
+            time.sleep(0.5)
+        assert not pids_running(job), "make's jobs outlived run.sh"
+    finally:
+        # whatever is left of the build, and the build directory it made
+        for pid in pids_running(src):
+            os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            err = proc.communicate()[1]
+        m = re.search(r"log: (\S*kernel-build/tree-[0-9a-f]+-slim)/", err or "")
+        if m:
+            build = pathlib.Path(m.group(1))
+            shutil.rmtree(build if build.is_absolute() else TOP / build, ignore_errors=True)
