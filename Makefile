@@ -141,7 +141,7 @@ lint:
 	clang-format --dry-run -Werror $(C_SOURCES)
 
 pytest: guest host plugin
-	$(PYTEST) -v tests
+	$(PYTEST) -v --durations=25 tests
 
 # The parsers of what guests and logs say, fuzzed (libFuzzer, clang) for
 # FUZZ_SECONDS each from the checked-in seeds (tests/fuzz/corpus/NAME);
