@@ -446,12 +446,14 @@ static void after_pwrite(struct race *r, uint64_t *map, bool is_b, size_t w, uin
  * returned; the word held @prev before. The second known window (6.12, see
  * the top) only if A showed zeros where the word held zeros, a pwrite() of
  * the page had begun and not returned when the load began, and A shows
- * the store once that pwrite() returned; anything else is expect()'s hit.
+ * the store once that pwrite() returned (with no MADV_DONTNEED between);
+ * anything else is expect()'s hit.
  */
 static void load_after_b_store(struct race *r, size_t w, uint64_t prev)
 {
 	const char *how = "mapping A (4 KiB), after a store through B";
 	unsigned page = (unsigned)(w / WPP);
+	unsigned long drops = get(&r->drops);
 	unsigned long io_s = get(&r->io_starts[page]), io_e = get(&r->io_ends[page]);
 	uint64_t seen = 0, again = 0, t0, dt;
 	int sig = race_load(&r->a[w], &seen, 8);
@@ -469,8 +471,9 @@ static void load_after_b_store(struct race *r, size_t w, uint64_t prev)
 	t0 = race_now_ns();
 	while (get(&r->io_ends[page]) < io_s && race_now_ns() - t0 < SETTLE_NS)
 		sched_yield();
+	/* settled by the pwrite() returning, not by a MADV_DONTNEED of A */
 	if (get(&r->io_ends[page]) < io_s || race_load(&r->a[w], &again, 8) ||
-	    again != r->shadow[w]) {
+	    again != r->shadow[w] || get(&r->drops) != drops) {
 		expect(r, w, seen, how);
 		return;
 	}
