@@ -208,7 +208,10 @@ fi
 # not committed, or (not a git checkout) a hash of its source files' names,
 # sizes and times.
 tree_identity() {
-	if git -C "$1" rev-parse --verify -q HEAD >/dev/null 2>&1; then
+	# git only when DIR is the top of its own checkout (a tree unpacked
+	# inside another repository's ignored directory is not that repository)
+	if [ "$(git -C "$1" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$1" && pwd -P)" ] &&
+		git -C "$1" rev-parse --verify -q HEAD >/dev/null 2>&1; then
 		echo "git $(git -C "$1" rev-parse HEAD) changes $({
 			git -C "$1" diff HEAD
 			git -C "$1" status --porcelain --untracked-files=normal
@@ -335,6 +338,7 @@ cmp -s "$newcfg" "$build/.config" || cp "$newcfg" "$build/.config"
 
 # ---------------------------------------------------------------- build
 log=$build/build-$variant.log
+mk=""
 cleanup() {
 	# make runs in a process group of its own: stop all of it, not only
 	# the top make (its jobs would go on compiling)
@@ -352,7 +356,7 @@ if [ -n "$patch_file" ]; then
 fi
 start=$(date +%s)
 echo "build-kernel: building $variant ($base_name tree, -j$jobs); log: ${log#"$top"/}" >&2
-setsid make -C "$src" O="$build" -j"$jobs" bzImage >"$log" 2>&1 &
+setsid setpriv --pdeathsig TERM -- make -C "$src" O="$build" -j"$jobs" bzImage >"$log" 2>&1 &
 mk=$!
 # Progress: a line a minute with the number of objects compiled so far.
 while kill -0 "$mk" 2>/dev/null; do

@@ -21,7 +21,7 @@ kernel_prepare() {
 		local args=(--variant "${kvariant:-slim}" --cache "$CACHE")
 		[ -z "$ksrc" ] || args+=(--src "$ksrc")
 		# pdeathsig: run.sh killed (even by SIGKILL) stops the build too
-		KDIR=$(setpriv --pdeathsig TERM -- "$TOP/guest-kernel/build.sh" "${args[@]}") ||
+		KDIR=$(exec setpriv --pdeathsig TERM -- "$TOP/guest-kernel/build.sh" "${args[@]}") ||
 			die "building kernel variant ${kvariant:-slim}${ksrc:+ of $ksrc} failed"
 		KERNEL_DESC="source ${kvariant:-slim} $(cat "$KDIR/kver") ($(sed -n 's/^source=//p' "$KDIR/variant.txt"))"
 		KERNEL_BUILD=$(sed -n 's/^build_dir=//p' "$KDIR/variant.txt")
@@ -30,7 +30,7 @@ kernel_prepare() {
 			KERNEL_BUILD=$CACHE/kernel-build/${base:-slim}
 		fi
 	else
-		KDIR=$(setpriv --pdeathsig TERM -- "$TOP/guest-kernel/fetch-debian.sh" --series "${kseries:-6.1}" --cache "$CACHE") ||
+		KDIR=$(exec setpriv --pdeathsig TERM -- "$TOP/guest-kernel/fetch-debian.sh" --series "${kseries:-6.1}" --cache "$CACHE") ||
 			die "fetching the Debian ${kseries:-6.1} kernel failed"
 		KERNEL_DESC="debian $(cat "$KDIR/kver")"
 	fi
