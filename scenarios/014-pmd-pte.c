@@ -446,17 +446,20 @@ static void after_pwrite(struct race *r, uint64_t *map, bool is_b, size_t w, uin
  * returned; the word held @prev before. The second known window (6.12, see
  * the top) only if A showed zeros where the word held zeros, a pwrite() of
  * the page had begun and not returned when the load began, and A shows
- * the store once that pwrite() returned (with no MADV_DONTNEED between);
+ * the store once that pwrite() returned (with no MADV_DONTNEED of a
+ * mapping under way or done in between);
  * anything else is expect()'s hit.
  */
 static void load_after_b_store(struct race *r, size_t w, uint64_t prev)
 {
 	const char *how = "mapping A (4 KiB), after a store through B";
 	unsigned page = (unsigned)(w / WPP);
-	unsigned long drops = get(&r->drops);
-	unsigned long io_s = get(&r->io_starts[page]), io_e = get(&r->io_ends[page]);
+	unsigned long drops = get(&r->drops), busy = get(&r->drops_busy);
+	unsigned long io_s = get(&r->io_starts[page]), io_e;
 	uint64_t seen = 0, again = 0, t0, dt;
 	int sig = race_load(&r->a[w], &seen, 8);
+
+	io_e = get(&r->io_ends[page]); /* the pwrite() had not returned by the load's end */
 
 	add(&r->loads);
 	if (sig) {
@@ -464,7 +467,7 @@ static void load_after_b_store(struct race *r, size_t w, uint64_t prev)
 		race_hit("signal %d loading offset %zu through %s", sig, w * 8, how);
 		return;
 	}
-	if (seen == r->shadow[w] || seen != 0 || prev != 0 || io_s <= io_e) {
+	if (seen == r->shadow[w] || seen != 0 || prev != 0 || io_s <= io_e || busy) {
 		expect(r, w, seen, how);
 		return;
 	}
@@ -473,7 +476,7 @@ static void load_after_b_store(struct race *r, size_t w, uint64_t prev)
 		sched_yield();
 	/* settled by the pwrite() returning, not by a MADV_DONTNEED of A */
 	if (get(&r->io_ends[page]) < io_s || race_load(&r->a[w], &again, 8) ||
-	    again != r->shadow[w] || get(&r->drops) != drops) {
+	    again != r->shadow[w] || get(&r->drops) != drops || get(&r->drops_busy)) {
 		expect(r, w, seen, how);
 		return;
 	}

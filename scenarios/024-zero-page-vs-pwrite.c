@@ -241,7 +241,7 @@ static uint64_t meet(struct race *r, struct race_rng *rng, unsigned id, unsigned
 /*
  * S's load of its word through A, right after its store of @v through B
  * returned at @t, showed zeros while W's pwrite() of the page had begun and
- * not returned. That is the second known window (6.12) if, once pwrite()
+ * not returned (by the end of the load). That is the second known window (6.12) if, once pwrite()
  * returned, A shows @v: pwrite() allocated the block, and its
  * invalidate_inode_pages2_range() removed the zero entry but had not yet
  * unmapped the zero page, so the fault found an empty entry and did not
@@ -303,12 +303,13 @@ static void store_thread(struct race *r, struct race_rng *rng)
 		/* Its fault completed: no mapping may still show the zero page. */
 		for (unsigned m = 0; m < 2; m++) {
 			uint64_t *map = m ? r->b : r->a;
-			uint64_t w0 = ld(&pg->w0), w1_before = ld(&pg->w1);
+			uint64_t w0 = ld(&pg->w0), w1_after;
 
 			sig = race_load(&map[w], &seen[m], 8);
+			w1_after = ld(&pg->w1); /* pwrite() had not returned by the load's end */
 			if (!sig && seen[m] == v)
 				continue;
-			if (!sig && m == 0 && seen[m] == 0 && w0 && w0 < t && !w1_before &&
+			if (!sig && m == 0 && seen[m] == 0 && w0 && w0 < t && !w1_after &&
 			    known_after_store(r, p, v, t))
 				continue;
 			race_add(sig ? &r->signals : &r->stale);
