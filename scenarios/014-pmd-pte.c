@@ -445,10 +445,9 @@ static void after_pwrite(struct race *r, uint64_t *map, bool is_b, size_t w, uin
  * The load through A of word @w right after thread 1's store through B
  * returned; the word held @prev before. The second known window (6.12, see
  * the top) only if A showed zeros where the word held zeros, a pwrite() of
- * the page had begun and not returned when the load began, and A shows
- * the store once that pwrite() returned (with no MADV_DONTNEED of a
- * mapping under way or done in between);
- * anything else is expect()'s hit.
+ * the page had begun before the load and not returned by its end, and A
+ * shows the store once that pwrite() returned (with no MADV_DONTNEED of a
+ * mapping under way or done in between); anything else is expect()'s hit.
  */
 static void load_after_b_store(struct race *r, size_t w, uint64_t prev)
 {
