@@ -33,6 +33,8 @@
  *                   the vCPU for the modelled cost above dram's)
  *   checkpoint_fences=N  also a checkpoint (a crash state in the log) after
  *                   every Nth fence of any vCPU; ids 2^32 + 1, 2^32 + 2, ...
+ *   crash_points_max=N  crash points (see DAXLAB_MARK_CRASH_BEGIN) after
+ *                   which more are counted as dropped (default 4096)
  *   watch=WHEN      kernel (default): watch accesses from the kernel's first
  *                   instruction; marker: from DAXLAB_MARK_WATCH, which the
  *                   guest agent gives before it loads the NV-DIMM drivers
@@ -264,6 +266,15 @@ static GMutex lock; /* windows, checkpoints, insn_infos, direct-map learning */
  * (marked checkpoints are the scenarios' own small numbers). */
 #define FENCE_CHECKPOINT_BASE (1ull << 32)
 static uint64_t checkpoint_fences, fences_seen;
+/*
+ * Crash windows (DAXLAB_MARK_CRASH_BEGIN/END, open on any vCPU: the
+ * journal's kthreads run elsewhere): while one is open, every fence that
+ * would order pending lines is a crash point, a checkpoint taken before
+ * the fence drains them; its ids start at DAXLAB_CRASH_POINT_BASE. The state just
+ * after the fence is the next point's (or checkpoint's) durable content.
+ */
+static int crash_windows_open;
+static uint64_t crash_points, crash_points_dropped, crash_points_max = 4096;
 static GPtrArray *insn_infos;
 static GArray *windows;     /* struct window */
 static GArray *checkpoints; /* struct persist_checkpoint */
@@ -735,6 +746,19 @@ static void take_checkpoint(uint64_t id)
 	g_mutex_unlock(&lock);
 }
 
+/* A crash point before a fence (crash windows, above). */
+static void crash_point(unsigned cpu, bool win)
+{
+	uint64_t n = __atomic_add_fetch(&crash_points, 1, __ATOMIC_RELAXED);
+
+	if (n > crash_points_max) {
+		__atomic_add_fetch(&crash_points_dropped, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	trace(cpu, TR_CHECKPOINT, DAXLAB_CRASH_POINT_BASE + n, 0, win);
+	take_checkpoint(DAXLAB_CRASH_POINT_BASE + n);
+}
+
 /* What each fence-class instruction counts and traces as. */
 static const struct {
 	enum counter ctr;
@@ -756,6 +780,9 @@ static void on_fence(unsigned cpu, void *udata)
 	if (cls == X86_LFENCE)
 		return; /* orders loads only: no persistence fence */
 	trace(cpu, fence_kind[cls].tr, PMEM_TRACE_NO_ADDR, 0, win);
+	if (model && __atomic_load_n(&crash_windows_open, __ATOMIC_RELAXED) > 0 &&
+	    (cls == X86_WBINVD || persist_would_order(model, cpu)))
+		crash_point(cpu, win);
 	if (model && cls == X86_WBINVD)
 		persist_wbinvd(model, cpu);
 	else if (model)
@@ -908,6 +935,13 @@ static void on_marker(unsigned cpu, void *udata)
 	case DAXLAB_MARK_CHECKPOINT:
 		trace(cpu, TR_CHECKPOINT, arg, 0, in_window(v, cpu, true));
 		take_checkpoint(arg);
+		break;
+	case DAXLAB_MARK_CRASH_BEGIN:
+		__atomic_add_fetch(&crash_windows_open, 1, __ATOMIC_RELAXED);
+		break;
+	case DAXLAB_MARK_CRASH_END:
+		if (__atomic_load_n(&crash_windows_open, __ATOMIC_RELAXED) > 0)
+			__atomic_sub_fetch(&crash_windows_open, 1, __ATOMIC_RELAXED);
 		break;
 	case DAXLAB_MARK_STALL:
 		/* Suspended, the vCPU runs as under the dram preset, so a program
@@ -1252,6 +1286,10 @@ static void on_exit_report(qemu_plugin_id_t id, void *p)
 		                              (json_int_t)st.missing_flush_lines, "unfenced_lines",
 		                              (json_int_t)st.unfenced_lines, "log", "pmem-log.bin",
 		                              "log_failed", persist_log_failed(model)));
+		json_object_set_new(json_object_get(r, "persistence"), "crash_points",
+		                    json_pack("{s:I, s:I}", "taken",
+		                              (json_int_t)(crash_points - crash_points_dropped),
+		                              "dropped", (json_int_t)crash_points_dropped));
 	}
 	for (guint i = 0; i < windows->len; i++) {
 		struct window *w = &g_array_index(windows, struct window, i);
@@ -1391,6 +1429,8 @@ static int parse_options(int argc, char **argv)
 				ok = false;
 		} else if (ok && !strcmp(kv[0], "checkpoint_fences")) {
 			ok = parse_size(kv[1], &checkpoint_fences) && checkpoint_fences > 0;
+		} else if (ok && !strcmp(kv[0], "crash_points_max")) {
+			ok = parse_size(kv[1], &crash_points_max);
 		} else if (ok && !strcmp(kv[0], "floor")) {
 			ok = qemu_plugin_bool_parse(kv[0], kv[1], &floor_only);
 		} else if (ok && !strcmp(kv[0], "verify")) {

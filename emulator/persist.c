@@ -265,6 +265,11 @@ void persist_fence(struct persist *p, unsigned cpu)
 	pthread_mutex_unlock(&p->lock);
 }
 
+bool persist_would_order(struct persist *p, unsigned cpu)
+{
+	return __atomic_load_n(&cpu_of(p, cpu)->n, __ATOMIC_RELAXED) > 0;
+}
+
 /* Commit (and clear) every dirty line with its live content. Lock held. */
 static void write_back_dirty(struct persist *p)
 {

@@ -87,6 +87,9 @@ void persist_nt_store(struct persist *p, unsigned cpu, uint64_t off, unsigned le
 bool persist_flush(struct persist *p, unsigned cpu, enum persist_flush kind, uint64_t off);
 /* SFENCE, MFENCE or a locked RMW on @cpu. */
 void persist_fence(struct persist *p, unsigned cpu);
+/* Whether a fence on @cpu now would order anything (lines it flushed or
+ * wrote non-temporally since its last fence). No lock: a hint. */
+bool persist_would_order(struct persist *p, unsigned cpu);
 /* WBINVD on @cpu: every dirty line is written back. */
 void persist_wbinvd(struct persist *p, unsigned cpu);
 /* A crash state: record it in the log. */

@@ -3,11 +3,14 @@
  *
  * usage: daxlab-mark watch
  *        daxlab-mark checkpoint ID
+ *        daxlab-mark crash-begin ID | crash-end ID
  *
  * The marker is the 8-byte NOP of protocol/daxlab-marker.h: without the
  * plugin (or on real hardware) this does nothing. The guest agent runs
  * "daxlab-mark watch" before it loads the NV-DIMM drivers; a payload
- * script can take a crash state (checkpoint) after its own commands.
+ * script can take a crash state (checkpoint) after its own commands, and
+ * open a crash window (every fence that orders pending lines in it is a
+ * crash point, whatever process or kernel thread runs it).
  * Windows are not offered: a window counts the events of the process that
  * opens it, which here would be this one.
  */
@@ -25,12 +28,15 @@ static const struct {
 } marks[] = {
     {"watch", DAXLAB_MARK_WATCH, 0},
     {"checkpoint", DAXLAB_MARK_CHECKPOINT, 1},
+    {"crash-begin", DAXLAB_MARK_CRASH_BEGIN, 1},
+    {"crash-end", DAXLAB_MARK_CRASH_END, 1},
 };
 
 static int usage(FILE *f, int status)
 {
 	fprintf(f, "usage: daxlab-mark watch\n"
-	           "       daxlab-mark checkpoint ID\n");
+	           "       daxlab-mark checkpoint ID\n"
+	           "       daxlab-mark crash-begin ID | crash-end ID\n");
 	return status;
 }
 

@@ -22,7 +22,15 @@ enum daxlab_mark {
 	                                 (it then runs as under dram), 1 resumes it */
 	DAXLAB_MARK_WATCH = 6,        /* the plugin's watch=marker starts watching here
 	                                 (the guest agent, before the NV-DIMM drivers) */
+	DAXLAB_MARK_CRASH_BEGIN = 7,  /* arg: window id; from here every fence (any vCPU,
+	                                 kernel or user) that orders pending lines is a
+	                                 crash point, taken before it drains them */
+	DAXLAB_MARK_CRASH_END = 8,    /* arg: window id; no more crash points */
 };
+
+/* The checkpoint ids of crash points in the persistence log start here
+ * (marked checkpoints are the scenarios' own, smaller numbers). */
+#define DAXLAB_CRASH_POINT_BASE (1ull << 40)
 
 #if defined(__x86_64__) && !defined(DAXLAB_MARKER_NO_INLINE)
 static inline void daxlab_mark(unsigned long cmd, unsigned long arg)
