@@ -21,10 +21,10 @@ CFLAGS ?= -O2 -g
 GUEST := $(BUILD)/guest
 SCENARIO_SRC := $(sort $(wildcard scenarios/[0-9][0-9][0-9]-*.c))
 SCENARIO_BIN := $(patsubst scenarios/%.c,$(GUEST)/scenarios/%,$(SCENARIO_SRC))
-GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c scenarios/lib/race.c
+GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c scenarios/lib/race.c scenarios/lib/versions.c
 PROTO_HDR := protocol/daxlab-protocol.h protocol/daxlab-marker.h
 PROTO_SRC := protocol/daxlab-line.c
-GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h scenarios/lib/race.h $(PROTO_HDR)
+GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h scenarios/lib/race.h scenarios/lib/versions.h $(PROTO_HDR)
 TOOLS_BIN := $(GUEST)/tools/dax-probe $(GUEST)/tools/daxlab-mark $(GUEST)/tools/daxlab-emit
 # The zero-page window's stand-alone reproducer (docs/), built so it cannot rot.
 REPRO_BIN := $(BUILD)/docs/zero-page-repro
@@ -38,7 +38,7 @@ REPORT := $(BUILD)/host/daxlab-report
 JSON_LIBS := -ljansson -lm
 
 EMU_UNITS := emulator/x86-decode.c emulator/persist.c emulator/line-set.c emulator/perf-model.c \
-	emulator/sparse-copy.c emulator/persist-log.c
+	emulator/sparse-copy.c emulator/persist-log.c emulator/crash-states.c
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
@@ -65,10 +65,11 @@ host: $(COLLECT) $(REPORT)
 plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL) $(LATENCY_TOOL)
 
 # Host tools are built with the sanitizers on: they run in the tests.
-$(CRASH_TOOL): emulator/daxlab-crash.c emulator/sparse-copy.c emulator/persist-log.c emulator/persist.h \
-		emulator/sparse-copy.h emulator/persist-log.h
+CRASH_UNITS := emulator/sparse-copy.c emulator/persist-log.c emulator/crash-states.c
+$(CRASH_TOOL): emulator/daxlab-crash.c $(CRASH_UNITS) emulator/persist.h emulator/sparse-copy.h \
+		emulator/persist-log.h emulator/crash-states.h protocol/daxlab-marker.h
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $< emulator/sparse-copy.c emulator/persist-log.c
+	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $< $(CRASH_UNITS) $(JSON_LIBS)
 
 $(COLLECT): host/daxlab-collect.c $(HOST_UNITS) $(HOST_HDR)
 	@mkdir -p $(@D)

@@ -239,6 +239,7 @@ jq -n --arg run_id "$RUN_ID" --argjson started "$START" --arg kernel "$KERNEL_DE
 	--arg pmem_base "$PMEM_BASE" --argjson pmem_bytes "$PMEM_BYTES" --arg pmem_size "$pmem_size" \
 	--arg image "$image" --argjson seed "$seed" --argjson widen "${widen:-0}" \
 	--arg crash_check "$crash_check" --argjson crash_samples "$crash_samples" \
+	--argjson crash_point_samples "$crash_point_samples" --argjson crash_max_states "$crash_max_states" \
 	--arg latency "$latency" --arg latency_mode "$latency_mode" \
 	'{run_id: $run_id, started: $started, kernel: $kernel, kernel_variant: $kernel_variant,
 	  fs: $fs, scenarios: $scenarios, dax: $dax, qemu_version: $qemu_version,
@@ -246,7 +247,8 @@ jq -n --arg run_id "$RUN_ID" --argjson started "$START" --arg kernel "$KERNEL_DE
 	  nvdimm_persistence: $nvdimm_persistence, plugin: $plugin, watch_from: $watch_from,
 	  backend: $backend, pmem_base: $pmem_base, pmem_bytes: $pmem_bytes, pmem_size: $pmem_size,
 	  image: $image, seed: $seed, widen: $widen, crash_check: $crash_check,
-	  crash_samples: $crash_samples, latency: $latency, latency_mode: $latency_mode}' >"$RUN/run.json"
+	  crash_samples: $crash_samples, crash_point_samples: $crash_point_samples,
+	  crash_max_states: $crash_max_states, latency: $latency, latency_mode: $latency_mode}' >"$RUN/run.json"
 
 if [ -n "$libvirt" ] || [ $emit_xml = 1 ]; then
 	machine_domain_xml "daxlab-$RUN_ID" >"$RUN/domain.xml"
@@ -341,6 +343,7 @@ jq --argjson ended "$(date +%s)" '.ended = $ended' "$RUN/run.json" >"$RUN/run.js
 mv "$RUN/run.json.tmp" "$RUN/run.json"
 rc=0
 "$COLLECT" judge "$RUN" --golden "$TOP/scenarios" || rc=$?
+crash_keep_images
 [ "$rc" -le 1 ] || die "judging the run failed (exit $rc); its files are in $RUN"
 "$CACHE/build/host/daxlab-report" "$RUN" || echo "$PROG: writing report.html failed" >&2
 [ $record = 0 ] || echo "  recorded: replay it with ./run.sh --replay ${RUN#"$TOP"/}"

@@ -38,19 +38,22 @@ flooded() {
 }
 
 # guest_wait PID DEADLINE_SECS [EACH_SECOND_CMD...]: wait for QEMU (our
-# child), killing it at the deadline or when a channel floods.
+# child), killing it at the deadline, when a channel floods or when the
+# each-second command returns 3.
 guest_wait() {
-	local pid=$1 limit=$2 end now fl
+	local pid=$1 limit=$2 end now fl hook
 	shift 2
 	end=$(($(date +%s) + limit))
 	while kill -0 "$pid" 2>/dev/null; do
 		sleep 1
-		[ $# -eq 0 ] || "$@" || true
+		hook=0
+		[ $# -eq 0 ] || "$@" || hook=$?
 		now=$(date +%s)
 		fl=$(flooded)
-		if [ -n "$fl" ] || [ "$now" -ge "$end" ] || [ "$G_INTERRUPTED" = 1 ]; then
+		if [ -n "$fl" ] || [ "$now" -ge "$end" ] || [ "$G_INTERRUPTED" = 1 ] || [ "$hook" = 3 ]; then
 			[ -z "$fl" ] || G_FLOOD=$fl
-			[ -n "$fl" ] || [ "$G_INTERRUPTED" = 1 ] || G_DEADLINE=1
+			[ "$hook" != 3 ] || G_STOPPED=1
+			[ -n "$fl" ] || [ "$G_INTERRUPTED" = 1 ] || [ "$hook" = 3 ] || G_DEADLINE=1
 			kill -TERM "$pid" 2>/dev/null || true
 			for _ in 1 2 3 4 5 6 7 8 9 10; do
 				kill -0 "$pid" 2>/dev/null || break
@@ -63,7 +66,8 @@ guest_wait() {
 	G_EXIT=0
 	wait "$pid" || G_EXIT=$?
 	# A signal nobody here sent: somebody killed QEMU.
-	if [ "$G_EXIT" -gt 128 ] && [ "$G_DEADLINE" = 0 ] && [ -z "$G_FLOOD" ] && [ "$G_INTERRUPTED" = 0 ]; then
+	if [ "$G_EXIT" -gt 128 ] && [ "$G_DEADLINE" = 0 ] && [ -z "$G_FLOOD" ] && [ "$G_INTERRUPTED" = 0 ] &&
+		[ "$G_STOPPED" = 0 ]; then
 		G_SIGNAL=$(kill -l $((G_EXIT - 128)) 2>/dev/null || echo $((G_EXIT - 128)))
 	fi
 }
@@ -73,7 +77,7 @@ guest_run() {
 	local log=$1 limit=$2 t0 wrapper=()
 	shift 2
 	trap on_interrupt INT TERM HUP
-	G_EXIT=0 G_SIGNAL="" G_DEADLINE=0 G_FLOOD=""
+	G_EXIT=0 G_SIGNAL="" G_DEADLINE=0 G_FLOOD="" G_STOPPED=0
 	machine_qemu_argv
 	read -r -a wrapper <<<"${DAXLAB_QEMU_WRAPPER:-}"
 	t0=$(date +%s.%N)
@@ -98,7 +102,7 @@ guest_run_libvirt() {
 	local uri=$1 dom=$2 xml=$3 log=$4 limit=$5 t0 end reaper
 	shift 5
 	trap on_interrupt INT TERM HUP
-	G_EXIT=0 G_SIGNAL="" G_DEADLINE=0 G_FLOOD=""
+	G_EXIT=0 G_SIGNAL="" G_DEADLINE=0 G_FLOOD="" G_STOPPED=0
 	: >"${M[console]}"
 	: >"${M[files]}"
 	virsh -c "$uri" create "$xml" >"$log" 2>&1 ||

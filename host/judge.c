@@ -341,135 +341,267 @@ static bool in_list(const char *list, const char *v)
 	return false;
 }
 
-/*
- * Filesystem-level crash states: what the recovery guests reported for each
- * image (crash/recover-NAME-FS.json says which image was in which slot)
- * against the versions the scenario allowed at each checkpoint; writes
- * crash/NAME-FS.txt like daxlab-crash does, and deletes the images of the
- * states that recovered.
- */
-static void recover_judge(int dirfd, const struct plan *p, const char *base, uint64_t data_off,
-                          unsigned samples)
+/* One state of a crash plan (daxlab-crash plan: the host's own file). */
+struct plan_state {
+	unsigned long long seq, rec, cp, k, rep, prev;
+	unsigned n, written;
+	char kind, check;
+};
+
+#define PLAN_MAX_STATES 1000000u
+#define RECOVER_FAIL_LINES 50
+#define RECOVER_KEEP 16
+
+static size_t plan_states(const char *text, struct plan_state **out)
 {
-	char jname[160], sname[160], rname[160];
-	json_t *j, *batches, *b;
-	size_t spec_n, bi;
-	char *spec;
-	struct strbuf out = {0};
-	unsigned checked = 0, fails = 0, cps = 0;
+	size_t n = 0, cap = 256;
+	struct plan_state *v = malloc(cap * sizeof(*v));
+
+	for (const char *l = text; v && l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		struct plan_state s;
+
+		if (*l == '#')
+			continue;
+		if (sscanf(l, "%llu %llu %llu %c %llu %u %u %llu %c %llu", &s.seq, &s.rec, &s.cp,
+		           &s.kind, &s.k, &s.n, &s.written, &s.rep, &s.check, &s.prev) != 10 ||
+		    s.seq != n || s.rep > s.seq || n >= PLAN_MAX_STATES)
+			break;
+		if (n == cap) {
+			struct plan_state *w = realloc(v, (cap *= 2) * sizeof(*v));
+
+			if (!w)
+				break;
+			v = w;
+		}
+		v[n++] = s;
+	}
+	*out = v;
+	return v ? n : 0;
+}
+
+/* The versions the spec (lines "CHECKPOINT VERSIONS") allows at @cp, or "". */
+static void spec_allowed(const char *spec, unsigned long long cp, char *out, size_t len)
+{
+	out[0] = 0;
+	for (const char *l = spec; *l;) {
+		unsigned long long c = strtoull(l, NULL, 10);
+		const char *sp = strchr(l, ' '), *nl = strchr(l, '\n');
+
+		if (c == cp && sp && nl && sp < nl)
+			snprintf(out, len, "%.*s", (int)(nl - sp - 1), sp + 1);
+		l = nl ? nl + 1 : l + strlen(l);
+	}
+}
+
+/*
+ * Filesystem-level crash states: the plan (every state, which are the
+ * same bytes, which were checked) against what the recovery guests
+ * reported, state by state, and the versions the scenario allowed: at a
+ * marked checkpoint its own, at a crash point those of the checkpoints on
+ * either side. A folded state is judged by its representative's report
+ * against its own allowed versions. Writes crash/NAME-FS.txt like
+ * daxlab-crash does, and crash/NAME-FS.keep (the states whose images
+ * run.sh keeps); returns the figures for summary.json.
+ */
+static json_t *recover_judge(int dirfd, const char *base)
+{
+	char jname[160], sname[160], rname[160], pname[160], kname[160];
+	json_t *j, *boot, *fig = NULL;
+	size_t spec_n, plan_n, nst = 0, bi, nrep_all = 0;
+	char *spec, *ptext = NULL;
+	struct plan_state *st = NULL;
+	struct kept_line *reps = NULL, **by_seq = NULL;
+	struct strbuf out = {0}, keep = {0};
+	unsigned checked = 0, fails = 0, folded = 0, dropped = 0, uniq = 0, marked = 0, points = 0,
+	         kept = 0, shown = 0, boots = 0;
+	double prep = 0, check = 0, boot_s = 0;
+	long long died_on[16]; /* the states a recovery guest died or hung on */
+	unsigned ndied = 0;
 
 	snprintf(jname, sizeof(jname), "crash/recover-%s.json", base);
 	snprintf(sname, sizeof(sname), "crash/%s.spec", base);
 	snprintf(rname, sizeof(rname), "crash/%s.txt", base);
+	snprintf(pname, sizeof(pname), "crash/plan-%s.txt", base);
+	snprintf(kname, sizeof(kname), "crash/%s.keep", base);
 	j = load_json(dirfd, jname, 4 << 20);
 	spec = read_capped(dirfd, sname, 1 << 20, &spec_n);
-	if (!j || !spec) {
-		sb_addf(&out, "the recovery check left no %s\n", j ? sname : jname);
+	if (j)
+		ptext = read_capped(dirfd, pname, 256 << 20, &plan_n);
+	if (!j || !spec || !ptext) {
+		sb_addf(&out, "the recovery check left no %s\n",
+		        !j      ? jname
+		        : !spec ? sname
+		                : pname);
 		goto done;
 	}
-	for (const char *l = spec; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l))
-		cps++;
-	batches = json_object_get(j, "batches");
-	json_array_foreach(batches, bi, b)
+	nst = plan_states(ptext, &st);
+	by_seq = calloc(nst ? nst : 1, sizeof(*by_seq));
+	reps = calloc(nst + 1, sizeof(*reps));
+	if (!by_seq || !reps) {
+		sb_addf(&out, "out of memory\n");
+		goto done;
+	}
+	/* The reports of every boot, each for a state that boot was given. */
+	json_array_foreach(json_object_get(j, "boots"), bi, boot)
 	{
-		const char *tapname = jstr(b, "tap");
-		json_t *states = json_object_get(b, "states"), *st;
-		struct kept_line rep[16];
-		char err[200] = "";
-		size_t tn, si;
-		char *tap = NULL;
-		int nrep = -1;
+		char tapname[160], err[200] = "";
+		long long from = jint(boot, "from", 0), last = jint(boot, "last_done", -1),
+		          inflight = jint(boot, "in_flight", -1);
+		size_t tn;
+		char *tap;
+		int n;
 
-		if (!strncmp(tapname, "crash/recover-", 14) && !strstr(tapname, ".."))
-			tap = read_capped(dirfd, tapname, DAXLAB_CAP_TAP, &tn);
-		if (tap)
-			nrep = recovery_parse(tap, tn, rep, 16, err, sizeof(err));
+		boots++;
+		prep += jnum(boot, "prep_seconds");
+		check += jnum(boot, "check_seconds");
+		boot_s += jnum(boot, "boot_seconds");
+		if (inflight >= 0 && ndied < 16)
+			died_on[ndied++] = inflight;
+		if (inflight > last)
+			last = inflight;
+		snprintf(tapname, sizeof(tapname), "crash/recover-%s-%u.tap", base, boots);
+		tap = read_capped(dirfd, tapname, DAXLAB_CAP_TAP, &tn);
+		n = tap ? recovery_parse(tap, tn, reps + nrep_all, nst + 1 - nrep_all, err,
+		                         sizeof(err))
+		        : 0;
 		free(tap);
-		json_array_foreach(states, si, st)
-		{
-			long long cp = jint(st, "checkpoint", -1), k = jint(st, "sample", -1);
-			const char *img = jstr(st, "image");
-			char res[24], allowed[DAXLAB_CAP_WORD + 1] = "";
-			const struct kept_line *r = NULL;
-
-			checked++;
-			snprintf(
-			    res, sizeof(res), "0x%llx",
-			    (unsigned long long)(p->pmem_base + si * p->pmem_bytes + data_off));
-			for (int i = 0; i < nrep; i++)
-				if (!strcmp(kept_get(&rep[i], "resource"), res))
-					r = &rep[i];
-			for (const char *l = spec; *l;) {
-				long long c = strtoll(l, NULL, 10);
-				const char *sp = strchr(l, ' '), *nl = strchr(l, '\n');
-
-				if (c == cp && sp && nl)
-					snprintf(allowed, sizeof(allowed), "%.*s",
-					         (int)(nl - sp - 1), sp + 1);
-				l = nl ? nl + 1 : l + strlen(l);
-			}
-			if (!json_is_true(json_object_get(st, "made"))) {
-				sb_addf(&out,
-				        "FAIL checkpoint=%lld sample=%lld: cannot make its image\n",
-				        cp, k);
-				fails++;
-			} else if (nrep < 0 || !r) {
-				sb_addf(
-				    &out,
-				    "FAIL checkpoint=%lld sample=%lld: the recovery guest did not "
-				    "report this image%s%s (see %s)\n",
-				    cp, k, err[0] ? ": " : "", err, jstr(b, "console"));
-				fails++;
-			} else {
-				const char *mount = kept_get(r, "mount"),
-				           *ver = kept_get(r, "version");
-				const char *fsck = kept_get(r, "fsck");
-
-				if (strcmp(mount, "ok") || strcmp(fsck, "0") ||
-				    !in_list(allowed, ver)) {
-					sb_addf(&out,
-					        "FAIL checkpoint=%lld sample=%lld: mount %s, fsck "
-					        "exit %s, "
-					        "data is version %s, expected version %s (image "
-					        "kept: %s)\n",
-					        cp, k, mount, fsck, ver, allowed, img);
-					fails++;
-				} else if (!strncmp(img, "crash/states/", 13) &&
-				           !strstr(img, "..")) {
-					unlinkat(dirfd, img, 0);
-				}
-			}
+		if (n < 0) {
+			sb_addf(
+			    &out,
+			    "FAIL the recovery guest of boot %u broke the protocol: %s (see %s)\n",
+			    boots, err, tapname);
+			fails++;
+			continue;
 		}
-		if (nrep > 0)
-			recovery_free(rep, (size_t)nrep);
-	}
-	double secs = jnum(j, "seconds");
-	/* samples of checkpoints with no line pending: the state checked once */
-	long long fl = jint(j, "folded", 0);
-	unsigned folded = fl > 0 && fl <= (long long)cps * samples ? (unsigned)fl : 0;
+		for (int i = 0; i < n; i++) {
+			struct kept_line *r = &reps[nrep_all + i];
+			unsigned long long s = strtoull(kept_get(r, "state"), NULL, 10);
 
-	if (folded)
-		sb_addf(&out,
-		        "folded %u states into the one of their checkpoint: no line was pending "
-		        "there, so every sample is the durable content\n",
-		        folded);
-	/* every state of every declared checkpoint, or the check is not whole */
-	if (checked + folded < cps * (samples + 1)) {
-		sb_addf(&out,
-		        "FAIL %u of the %u states of %u checkpoints were not checked (interrupted, "
-		        "or over the 512 states one check takes)\n",
-		        cps * (samples + 1) - checked - folded, cps * (samples + 1), cps);
-		fails++;
+			if (s >= nst || (long long)s < from || (long long)s > last || by_seq[s] ||
+			    st[s].check != 'c') {
+				sb_addf(&out,
+				        "FAIL the recovery guest of boot %u reported state %s, "
+				        "which it "
+				        "was not given (see %s)\n",
+				        boots, kept_get(r, "state"), tapname);
+				fails++;
+				continue;
+			}
+			by_seq[s] = r;
+		}
+		nrep_all += (size_t)n;
 	}
+	for (size_t i = 0; i < nst; i++) {
+		const struct plan_state *s = &st[i], *r = &st[s->rep];
+		char allowed[2 * DAXLAB_CAP_WORD + 2], more[DAXLAB_CAP_WORD + 1];
+		const struct kept_line *rep;
+
+		marked += s->kind == 'm' && s->k == 0;
+		points += s->kind == 'p' && s->k == 0;
+		uniq += s->rep == s->seq;
+		if (s->check == 'd' || r->check != 'c') {
+			dropped++;
+			continue;
+		}
+		if (s->check == 'f')
+			folded++;
+		else
+			checked += by_seq[i] != NULL;
+		spec_allowed(spec, s->kind == 'm' ? s->cp : s->prev, allowed, sizeof(allowed));
+		if (s->kind == 'p') {
+			/* and the next marked checkpoint's */
+			for (size_t n = i + 1; n < nst; n++)
+				if (st[n].kind == 'm') {
+					spec_allowed(spec, st[n].cp, more, sizeof(more));
+					if (more[0])
+						snprintf(allowed + strlen(allowed),
+						         sizeof(allowed) - strlen(allowed), ",%s",
+						         more);
+					break;
+				}
+		}
+		rep = by_seq[s->rep];
+		const char *mount = rep ? kept_get(rep, "mount") : "-",
+		           *ver = rep ? kept_get(rep, "version") : "-",
+		           *fsck = rep ? kept_get(rep, "fsck") : "-";
+		bool ok =
+		    rep && !strcmp(mount, "ok") && !strcmp(fsck, "0") && in_list(allowed, ver);
+
+		if (ok)
+			continue;
+		fails++;
+		bool keep_it = s->rep == s->seq && kept < RECOVER_KEEP;
+
+		if (keep_it) {
+			sb_addf(&keep, "%llu\n", s->seq);
+			kept++;
+		}
+		if (shown++ >= RECOVER_FAIL_LINES)
+			continue;
+		sb_addf(&out,
+		        "FAIL state=%llu checkpoint=%llu %s=%llu (%u of %u pending written back",
+		        s->seq, s->cp, s->kind == 'm' ? "sample" : "point-state", s->k, s->written,
+		        s->n);
+		if (s->rep != s->seq)
+			sb_addf(&out, "; the same bytes as state %llu", s->rep);
+		bool died = false;
+
+		for (unsigned d = 0; d < ndied; d++)
+			died |= died_on[d] == (long long)s->rep;
+		if (!rep && died)
+			sb_addf(&out,
+			        "): the recovery guest died or hung on it (see "
+			        "crash/recover-%s-*.console)",
+			        base);
+		else if (!rep)
+			sb_addf(&out,
+			        "): not checked: the recovery guests ended before it (see "
+			        "crash/recover-%s-*.console)",
+			        base);
+		else
+			sb_addf(
+			    &out,
+			    "): mount %s, fsck exit %s, data is version %s, expected version %s",
+			    mount, fsck, ver, allowed);
+		if (keep_it)
+			sb_addf(&out, " (image: crash/states/%s-%llu.img)", base, s->seq);
+		sb_addf(&out, "\n");
+	}
+	if (shown > RECOVER_FAIL_LINES)
+		sb_addf(&out, "... and %u more failing states\n", shown - RECOVER_FAIL_LINES);
+	if (folded)
+		sb_addf(&out, "folded %u states into the checked state with the same bytes\n",
+		        folded);
+	if (dropped)
+		sb_addf(&out, "dropped %u states over --crash-max-states (or interrupted)\n",
+		        dropped);
+	double secs = jnum(j, "seconds");
+
+	fig = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "states_unique",
+	                (json_int_t)uniq, "states_folded", (json_int_t)folded, "states_dropped",
+	                (json_int_t)dropped, "marked_checkpoints", (json_int_t)marked,
+	                "crash_points", (json_int_t)points, "boots", (json_int_t)boots,
+	                "image_seconds", jround(prep, 3), "recovery_seconds", jround(check, 3),
+	                "boot_seconds", jround(boot_s, 3));
 	sb_addf(&out,
-	        "checkpoints=%u states_generated=%u states_checked=%u expectations=%u failures=%u "
+	        "checkpoints=%u states_generated=%zu states_checked=%u expectations=%u failures=%u "
 	        "seconds=%.3f states_per_second=%.2f\n",
-	        cps, checked + folded, checked, cps, fails, secs, secs > 0 ? checked / secs : 0);
+	        marked + points, nst, checked, marked, fails, secs, secs > 0 ? checked / secs : 0);
 done:
 	write_file(dirfd, rname, out.s ? out.s : "", out.len, true);
+	if (keep.len)
+		write_file(dirfd, kname, keep.s, keep.len, true);
 	sb_free(&out);
+	sb_free(&keep);
+	if (reps)
+		recovery_free(reps, nrep_all);
+	free(reps);
+	free(by_seq);
+	free(st);
+	free(ptext);
 	json_decref(j);
 	free(spec);
+	return fig;
 }
 
 /* ------------------------------------------------------------- verdicts */
@@ -831,10 +963,10 @@ static json_t *judge_entry(int dirfd, const char *golden_dir, const json_t *run,
 			size_t n;
 			char *txt;
 
+			json_t *fig = NULL;
+
 			if (!strcmp(mode, "recover"))
-				recover_judge(dirfd, p, base,
-				              (uint64_t)jint(collect, "data_offset", 0),
-				              (unsigned)jint(run, "crash_samples", 0));
+				fig = recover_judge(dirfd, base);
 			snprintf(report, sizeof(report), "crash/%s.txt", base);
 			txt = read_capped(dirfd, report, 64 << 20, &n);
 			if (!txt || !crash_summary_parse(txt, &cs, first, sizeof(first))) {
@@ -855,6 +987,8 @@ static json_t *judge_entry(int dirfd, const char *golden_dir, const json_t *run,
 				                    json_integer(jint(run, "crash_samples", 0)));
 				json_object_set_new(crj, "seed", json_integer(seed));
 				json_object_set_new(crj, "report", json_string(report));
+				if (fig)
+					json_object_update(crj, fig);
 				sb_addf(
 				    lines,
 				    "    crash-check %s %s: %.0f states checked, %.0f failing\n",
@@ -868,6 +1002,7 @@ static json_t *judge_entry(int dirfd, const char *golden_dir, const json_t *run,
 					    cs.failures, report, first);
 			}
 			free(txt);
+			json_decref(fig);
 		}
 	}
 	/* A guest that broke the protocol proves nothing it said. */

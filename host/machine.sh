@@ -9,6 +9,9 @@
 #   M[persistence]                         nvdimm-persistence= (or empty)
 #   M[console] M[tap] M[files]             the serial ports' files ("" = none);
 #   M[console_stdio]=1                     the console on this terminal instead
+#   M[ctl]                                 a recovery guest's control channel:
+#                                          PREFIX.in/.out FIFOs on its second
+#                                          port, M[tap] on its third
 #   M[plugin] M[plugin_log]                -plugin argument (or empty)
 #   M[rr]                                  -icount argument (or empty)
 #   M_DIMMS=("PATH:MIB" ...)               NV-DIMMs, the first one watched
@@ -55,12 +58,14 @@ machine_qemu_argv() {
 		QEMU_ARGV+=(-chardev "file,id=con,path=${M[console]}" -serial chardev:con)
 	fi
 	# shellcheck disable=SC2054
-	QEMU_ARGV+=(-chardev "file,id=tap,path=${M[tap]}" -serial chardev:tap)
-	# shellcheck disable=SC2054
-	if [ -n "${M[files]:-}" ]; then
-		QEMU_ARGV+=(-chardev "file,id=files,path=${M[files]}" -serial chardev:files)
+	if [ -n "${M[ctl]:-}" ]; then
+		QEMU_ARGV+=(-chardev "pipe,id=ctl,path=${M[ctl]}" -serial chardev:ctl
+			-chardev "file,id=tap,path=${M[tap]}" -serial chardev:tap)
+	elif [ -n "${M[files]:-}" ]; then
+		QEMU_ARGV+=(-chardev "file,id=tap,path=${M[tap]}" -serial chardev:tap
+			-chardev "file,id=files,path=${M[files]}" -serial chardev:files)
 	else
-		QEMU_ARGV+=(-serial null)
+		QEMU_ARGV+=(-chardev "file,id=tap,path=${M[tap]}" -serial chardev:tap -serial null)
 	fi
 	[ -z "${M[plugin]:-}" ] || QEMU_ARGV+=(-plugin "${M[plugin]}" -d plugin -D "${M[plugin_log]}")
 	return 0

@@ -38,7 +38,7 @@ list_scenarios() {
 scenarios=() fs_arg=ext4 dax=1 kernel="" kvariant="" ksrc="" kseries="" modules="" cpu_model=max cpus=2
 mem=1G pmem_size=512M timeout=900 stimeout=300 results=${DAXLAB_RESULTS:-$TOP/results}
 persist=adr plugin=persist crash_check="" image="" image_format=0 trace="" trace_filter=""
-crash_samples=8 seed=1 iterations="" strict=0 widen="" write_cache="" latency=""
+crash_samples=8 crash_point_samples=1 crash_max_states=256 seed=1 iterations="" strict=0 widen="" write_cache="" latency=""
 latency_mode="" libvirt="" emit_xml=0 crash_every="" payload="" exec_cmd="" exec_given=0
 shell=0 timeout_given=0 record=0 cpus_given="" replay_dir=""
 
@@ -107,6 +107,8 @@ parse_options() {
 		--crash-check) need_arg "$@" && crash_check=$2 && scenarios+=("$2") && shift ;;
 		--crash-every) need_arg "$@" && crash_every=$2 && shift ;;
 		--crash-samples) need_arg "$@" && crash_samples=$2 && shift ;;
+		--crash-point-samples) need_arg "$@" && crash_point_samples=$2 && shift ;;
+		--crash-max-states) need_arg "$@" && crash_max_states=$2 && shift ;;
 		--seed) need_arg "$@" && seed=$2 && shift ;;
 		--iterations) need_arg "$@" && iterations=$2 && shift ;;
 		--strict) strict=1 ;;
@@ -233,6 +235,10 @@ check_options() {
 	is_uint "$crash_samples" || die "--crash-samples must be a number, not '$crash_samples'"
 	{ [ "${#crash_samples}" -le 4 ] && [ "$crash_samples" -le 1000 ]; } ||
 		die "--crash-samples must be at most 1000, not '$crash_samples'"
+	{ is_uint "$crash_point_samples" && [ "${#crash_point_samples}" -le 4 ] && [ "$crash_point_samples" -le 1000 ]; } ||
+		die "--crash-point-samples must be a number up to 1000, not '$crash_point_samples'"
+	{ is_pos "$crash_max_states" && [ "${#crash_max_states}" -le 6 ] && [ "$crash_max_states" -le 100000 ]; } ||
+		die "--crash-max-states must be a number from 1 to 100000, not '$crash_max_states'"
 	if [ -n "$crash_every" ]; then
 		is_pos "$crash_every" || die "--crash-every must be a positive number of fences, not '$crash_every'"
 		[ "$plugin" = persist ] || die "--crash-every needs --plugin persist"
@@ -409,7 +415,7 @@ replay_save_args() {
 		--record | --image-format) ;;
 		--no-dax | --widen | --strict) SAVE_ARGS+=("$a") ;;
 		--trace) [ "${args[$((i + 1))]:--}" = "${args[$((i + 1))]#-}" ] && i=$((i + 1)) ;;
-		--results | --plugin | --timeout | --kernel | --kernel-variant | --kernel-src | --modules | --image | --crash-samples) i=$((i + 1)) ;;
+		--results | --plugin | --timeout | --kernel | --kernel-variant | --kernel-src | --modules | --image | --crash-samples | --crash-point-samples | --crash-max-states) i=$((i + 1)) ;;
 		--crash-check) SAVE_ARGS+=(--scenario "${args[$((i + 1))]}") && i=$((i + 1)) ;;
 		*) SAVE_ARGS+=("$a") ;;
 		esac

@@ -425,7 +425,7 @@ int recovery_parse(const char *buf, size_t n, struct kept_line *out, size_t max,
 			continue;
 		}
 		if ((size_t)count >= max) {
-			snprintf(err, errlen, "line %zu: more reports than images", lineno);
+			snprintf(err, errlen, "line %zu: more reports than states", lineno);
 			recovery_free(out, (size_t)count);
 			return -1;
 		}

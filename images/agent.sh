@@ -94,15 +94,18 @@ if [ -d "/lib/modules/$(uname -r)" ]; then
 	done
 fi
 
-# Recovery mode (run.sh --crash-check): every NV-DIMM is a crash image that
-# already holds an fsdax namespace and a filesystem. Mount each (the
-# journal or log replays), ask the scenario what it finds, fsck, report.
+# Recovery mode (run.sh --crash-check): the NV-DIMM holds crash states,
+# one after another. The host's feeder (daxlab-crash feed) talks on ttyS1:
+# it rewrites the NV-DIMM while this waits, then says "state SEQ"; this
+# mounts it (the journal or log replays), asks the scenario what it finds,
+# runs fsck, reports on the TAP port and answers "done SEQ". "end" (or
+# anything else) ends it. The mount is not DAX: replay goes through the
+# block layer either way, and the host puts back whatever it wrote.
 if [ "$(cmdarg mode)" = recover ]; then
 	RECOVER=$(cmdarg recover)
-	NDISKS=$(cmdarg disks)
 	FS=$(cmdarg fs)
 	tries=0
-	until [ "$(find /dev -maxdepth 1 -name 'pmem*' | wc -l)" -ge "${NDISKS:-1}" ]; do
+	until [ -b /dev/pmem0 ]; do
 		tries=$((tries + 1))
 		[ $tries -gt 300 ] && break
 		sleep 0.1
@@ -110,28 +113,64 @@ if [ "$(cmdarg mode)" = recover ]; then
 	mkdir -p /mnt/rec
 	modprobe -q ext4 2>/dev/null
 	modprobe -q xfs 2>/dev/null
+	# TAP on ttyS2, control on ttyS1 (protocol/daxlab-protocol.h)
+	exec 3>/dev/ttyS2 4>/dev/ttyS1 5</dev/ttyS1
+	stty -F /dev/ttyS1 raw -echo min 1 time 0
 	echo "TAP version 13" >&3
-	for dev in /dev/pmem*; do
-		[ -b "$dev" ] || continue
-		# Which image this is: where its data starts (the fsdax device's
-		# resource), the host knows the DIMMs' order and the data offset.
-		d=$(readlink -f "/sys/block/${dev#/dev/}/device")
-		res=$(cat "$d/resource" 2>/dev/null || echo 0x0)
+	echo ready >&4
+	last=""
+	while :; do
+		if ! read -r cmd seq <&5; then
+			say "control channel: read failed"
+			break
+		fi
+		case "$cmd:$seq" in
+		state:[0-9]*) ;;
+		end:) break ;;
+		*)
+			# QEMU's UART now and then loses a burst of received bytes: ask again
+			echo again >&4
+			continue
+			;;
+		esac
+		case "$seq" in *[!0-9]*)
+			echo again >&4
+			continue
+			;;
+		esac
+		if [ "$seq" = "$last" ]; then
+			# a command that came twice (the first copy was late, not lost)
+			echo "done $seq" >&4
+			continue
+		fi
+		# nothing of the previous state may linger in a cache
+		sync
+		echo 3 >/proc/sys/vm/drop_caches
+		dev=/dev/pmem0
 		version=- fsck=- mounted=fail
+		t0=$(now_cs)
+		t1=$t0 t2=$t0 t3=$t0
 		if mount -t "$FS" "$dev" /mnt/rec 2>/tmp/mount.err; then
 			mounted=ok
+			t1=$(now_cs)
 			version=$(DAXLAB_DIR=/mnt/rec/${RECOVER#[0-9][0-9][0-9]-} timeout -s KILL 60 \
 				"/scenarios/$RECOVER" --recover 2>/dev/console |
 				sed -n 's/^# daxlab-recovered: version=//p')
+			t2=$(now_cs)
 			umount /mnt/rec
+			t3=$(now_cs)
 			case "$FS" in
 			xfs) xfs_repair -n "$dev" >/tmp/fsck.out 2>&1 ;;
 			*) /sbin/e2fsck -fn "$dev" >/tmp/fsck.out 2>&1 ;;
 			esac
 			fsck=$?
 		fi
-		emit daxlab-recover resource="$res" mount="$mounted" version="${version:--}" fsck="$fsck"
-		say "recover $dev ($res): mount $mounted, version ${version:--}, fsck $fsck"
+		t4=$(now_cs)
+		emit daxlab-recover state="$seq" mount="$mounted" version="${version:--}" fsck="$fsck" \
+			cs="$((t1 - t0)),$((t2 - t1)),$((t3 - t2)),$((t4 - t3))"
+		say "recover state $seq: mount $mounted, version ${version:--}, fsck $fsck"
+		echo "done $seq" >&4
+		last=$seq
 	done
 	emit daxlab-done
 	poweroff -f

@@ -12,6 +12,14 @@
  *                             for the kernel's own panic lines in it
  *   ttyS1  tap.txt            TAP 13 with "# daxlab-*:" lines (below)
  *   ttyS2  guest-files.raw    files, framed (below)
+ * A recovery guest (daxlab.mode=recover) has instead:
+ *   ttyS1  (no file)          control, both ways, with daxlab-crash feed:
+ *                             host "state SEQ" / "end", guest "ready" (once)
+ *                             and "done SEQ"; anything else ends the check.
+ *                             ttyS1 has IRQ 3 to itself: on ttyS2, which
+ *                             shares IRQ 4 with the console, QEMU loses
+ *                             receive interrupts
+ *   ttyS2  recover-*.tap      TAP, daxlab-recover lines
  * The host kills the guest when a channel outgrows its cap.
  *
  * Lines on the TAP channel: "# TAG: key=value key=value ...", the keys in
@@ -34,9 +42,11 @@
 #include <stddef.h>
 
 /* ---------------------------------------------------------------- ports */
-#define DAXLAB_PORT_CONSOLE 0 /* ttyS0 */
-#define DAXLAB_PORT_TAP 1     /* ttyS1 */
-#define DAXLAB_PORT_FILES 2   /* ttyS2 */
+#define DAXLAB_PORT_CONSOLE 0     /* ttyS0 */
+#define DAXLAB_PORT_TAP 1         /* ttyS1 */
+#define DAXLAB_PORT_FILES 2       /* ttyS2 */
+#define DAXLAB_PORT_RECOVER_CTL 1 /* ttyS1 of a recovery guest */
+#define DAXLAB_PORT_RECOVER_TAP 2 /* ttyS2 of a recovery guest */
 
 /* ----------------------------------------------------------------- caps */
 #define DAXLAB_CAP_CONSOLE (64ul << 20) /* console.log */
@@ -68,7 +78,6 @@
 #define DAXLAB_ARG_SHELL "shell"             /* 1: an interactive shell per mount */
 #define DAXLAB_ARG_MODE "mode"               /* "recover": a recovery guest */
 #define DAXLAB_ARG_RECOVER "recover"         /* the scenario binary that recovers */
-#define DAXLAB_ARG_DISKS "disks"             /* crash images attached to it */
 
 /* --------------------------------------------------------- TAP channel */
 /*
@@ -129,8 +138,9 @@ static const struct daxlab_line_kind daxlab_lines[] = {
     {DAXLAB_TAG_IMAGE, "fs=F boots=U", DAXLAB_TOP},
     {DAXLAB_TAG_SHELL, "fs=F", DAXLAB_TOP},
     {DAXLAB_TAG_DONE, "", DAXLAB_TOP | DAXLAB_RECOVERY},
-    /* a recovery guest: one line per crash image it was given */
-    {DAXLAB_TAG_RECOVER, "resource=X mount=W version=W fsck=W", DAXLAB_RECOVERY},
+    /* a recovery guest: one line per crash state it was given (cs: centiseconds
+     * of mount, the scenario's check, umount, fsck) */
+    {DAXLAB_TAG_RECOVER, "state=U mount=W version=W fsck=W cs=W", DAXLAB_RECOVERY},
     /* scenarios, inside their subtest */
     {DAXLAB_TAG_CAMPAIGN,
      "iterations=U seconds=D hits=U known=U first_hit_round=U? first_hit_seconds=D? seed=U",

@@ -59,6 +59,8 @@ def test_list_shows_every_scenario_with_a_description():
         (["--crash-check", "no-such-thing"], "no such scenario: no-such-thing"),
         (["--guest-write-cache", "2"], "--guest-write-cache must be 0 or 1"),
         (["--crash-samples", "many"], "--crash-samples must be a number"),
+        (["--crash-point-samples", "-1"], "--crash-point-samples must be a number up to 1000"),
+        (["--crash-max-states", "0"], "--crash-max-states must be a number from 1 to 100000"),
         (["--crash-every", "0"], "--crash-every must be a positive number of fences"),
         (["--crash-every", "1000", "--plugin", "counters"], "--crash-every needs --plugin persist"),
         (["--image", "/tmp/x.img", "--fs", "ext4,xfs"], "--image keeps one filesystem"),

@@ -44,12 +44,23 @@ def test_flush_litmus_counts_are_exact(daxlab, persist):
     assert window(run, 2001)["clwb"] == "10"
 
 
+def _crash_listing(run):
+    tool = TOP / ".cache" / "build" / "emulator" / "daxlab-crash"
+    out = subprocess.run([str(tool), "list", str(run.dir / "pmem-log.bin")], capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    return {int(r[0]): int(r[2]) for r in (l.split() for l in out.splitlines() if l[0] != "#")}
+
+
 def test_persist_litmus_crash_check_adr_and_eadr(daxlab, tmp_path):
     run = daxlab("--crash-check", "persist-litmus", "--fs", "ext4,xfs")
     assert run.rc == 0, run
-    for fs in ("ext4", "xfs"):
+    pending = _crash_listing(run)
+    for fs, seq in (("ext4", 1), ("xfs", 2)):
         cc = run.scenario("persist-litmus", fs)["crash_check"]
-        assert cc["failures"] == 0 and cc["states_checked"] == 2 * (1 + 8), cc
+        # every subset of the pending lines (at most 6 here): exactly 2^n per checkpoint
+        n1, n2 = pending[seq * 1000 + 1], pending[seq * 1000 + 2]
+        assert n2 >= 2 and n1 <= 6 and n2 <= 6, pending  # at least r1 (stored) and r3 (flushed)
+        assert cc["failures"] == 0 and cc["states_checked"] == 2**n1 + 2**n2, (cc, pending)
     # Materialise the durable-only state at checkpoint 2 and read the lines.
     spec = (run.dir / "crash" / "persist-litmus-ext4.spec").read_text().splitlines()
     lines = {}
@@ -74,24 +85,60 @@ def test_persist_litmus_crash_check_adr_and_eadr(daxlab, tmp_path):
     assert eadr.scenario("persist-litmus", "ext4")["crash_check"]["failures"] == 0
 
 
+def _recover_reports(run, name, fs):
+    taps = sorted((run.dir / "crash").glob(f"recover-{name}-{fs}-*.tap"))
+    return [l for t in taps for l in t.read_text().splitlines() if l.startswith("# daxlab-recover:")]
+
+
 def test_rename_atomic_recovers_old_or_new_in_every_crash_state(daxlab):
-    # Filesystem-level crash states: recovery guests mount each image
-    # (journal replay), the scenario names the version of "data", fsck runs.
-    # A checkpoint with no line pending (rename-atomic's, as a rule) has one
-    # state whatever the sample: checked once, its other sample folded.
-    run = daxlab("--crash-check", "rename-atomic", "--crash-samples", "1")
+    # Filesystem-level crash states: the marked checkpoints and every crash
+    # point (a fence ordering pending lines) of the crash window between
+    # them, states with the same bytes folded; one recovery guest mounts
+    # each (journal replay), the scenario names the version of "data",
+    # fsck runs.
+    run = daxlab("--crash-check", "rename-atomic")
     assert run.rc == 0, run
     cc = run.scenario("rename-atomic", "ext4")["crash_check"]
-    assert cc["checkpoints"] == 7 and cc["failures"] == 0, cc
-    assert cc["states_generated"] == 14 and 7 <= cc["states_checked"] < 14, cc
-    folded = 14 - cc["states_checked"]
-    assert f"folded {folded} states" in (run.dir / "crash" / "rename-atomic-ext4.txt").read_text()
-    taps = sorted((run.dir / "crash").glob("recover-rename-atomic-ext4-*.tap"))
-    reports = [l for t in taps for l in t.read_text().splitlines() if l.startswith("# daxlab-recover:")]
+    assert cc["marked_checkpoints"] == 7 and cc["crash_points"] >= 6 and cc["failures"] == 0, cc
+    assert cc["checkpoints"] == cc["marked_checkpoints"] + cc["crash_points"], cc
+    assert cc["states_checked"] == cc["states_unique"] and cc["states_dropped"] == 0, cc
+    assert cc["states_generated"] == cc["states_unique"] + cc["states_folded"], cc
+    assert cc["states_folded"] > 0 and cc["boots"] == 1, cc
+    txt = (run.dir / "crash" / "rename-atomic-ext4.txt").read_text()
+    assert f"folded {cc['states_folded']} states" in txt
+    reports = _recover_reports(run, "rename-atomic", "ext4")
     assert len(reports) == cc["states_checked"]
-    assert all(" mount=ok " in r and r.endswith(" fsck=0") for r in reports), reports
+    assert all(" mount=ok " in r and " fsck=0 " in r for r in reports), reports
     versions = {r.split(" version=")[1].split()[0] for r in reports}
     assert versions == {"0", "1", "2", "3"}, versions
+    plan = (run.dir / "crash" / "plan-rename-atomic-ext4.txt").read_text()
+    assert plan.startswith("# daxlab-crash plan subsets=6 samples=8 point_samples=1")
+    assert not list((run.dir / "crash").glob("states/*.img"))  # nothing failed: no image kept
+
+
+def test_a_failing_crash_state_is_kept_and_the_next_still_checked(daxlab):
+    # selftest-crash-unsafe claims version 1 at its first checkpoint, where
+    # version 0 is durable: that state fails (and so would any other of
+    # that checkpoint); its image is kept; the one recovery guest goes on
+    # to every later state, which pass.
+    run = daxlab("--crash-check", "selftest-crash-unsafe")
+    assert run.rc == 1, run
+    sc = run.scenario("selftest-crash-unsafe", "ext4")
+    cc = sc["crash_check"]
+    assert sc["status"] == "fail" and cc["failures"] >= 1 and cc["boots"] == 1, cc
+    assert cc["states_checked"] == cc["states_unique"] > cc["failures"], cc
+    report = (run.dir / cc["report"]).read_text()
+    fails = [l for l in report.splitlines() if l.startswith("FAIL ")]
+    assert fails and all(" checkpoint=1001 " in l and "data is version 0, expected version 1" in l
+                         for l in fails), report
+    assert "FAIL state=0 " in report and "(image: crash/states/selftest-crash-unsafe-ext4-0.img)" in report
+    img = run.dir / "crash" / "states" / "selftest-crash-unsafe-ext4-0.img"
+    assert img.stat().st_size == (run.dir / "pmem0.img").stat().st_size
+    reports = _recover_reports(run, "selftest-crash-unsafe", "ext4")
+    assert len(reports) == cc["states_checked"]
+    later = [r for r in reports if " state=0 " not in r]
+    assert later and all(" mount=ok " in r and " fsck=0 " in r for r in later), reports
+    assert {r.split(" version=")[1].split()[0] for r in later} == {"0", "1"}, reports
 
 
 def test_crash_check_catches_a_kernel_that_skips_its_flush(daxlab):
@@ -232,3 +279,77 @@ def test_crash_states_at_every_nth_fence(daxlab, tmp_path):
     assert out.stat().st_size == live.stat().st_size
     assert out.stat().st_blocks * 512 < out.stat().st_size  # sparse
     assert hashlib.sha256(live.read_bytes()).hexdigest() == before  # the live image is never touched
+
+
+def _log(size, records):
+    """A persistence log (emulator/persist.h): ("line", off, byte) or ("cp", id, [(off, byte)...])."""
+    out = bytearray(b"DAXLOG1\0" + size.to_bytes(8, "little"))
+    for r in records:
+        if r[0] == "line":
+            out += b"\x01" + r[1].to_bytes(8, "little") + bytes([r[2]]) * 64
+        else:
+            out += b"\x02" + r[1].to_bytes(8, "little") + len(r[2]).to_bytes(4, "little")
+            for off, byte in r[2]:
+                out += off.to_bytes(8, "little") + bytes([byte]) * 64
+    return bytes(out)
+
+
+def _plan(tool, log, tmp_path, *args):
+    plan = tmp_path / "plan.txt"
+    p = subprocess.run([str(tool), "plan", str(log), "-o", str(plan), *args],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p
+    totals = dict(kv.split("=") for kv in p.stdout.split())
+    rows = [l.split() for l in plan.read_text().splitlines() if not l.startswith("#")]
+    return plan, {k: float(v) if k == "seconds" else int(v) for k, v in totals.items()}, rows
+
+
+def test_crash_plan_enumerates_and_folds_exactly(tmp_path):
+    # A hand-made log with a known answer. Checkpoint 1001 has 2 pending
+    # lines: 4 states, all different. Then line B becomes durable, and the
+    # crash point after it has B (again) and D pending: of its 4 states,
+    # nothing-written-back and B-written-back are the bytes of 1001's
+    # "B written back" state, and B+D is D: 1 new state. Checkpoint 1002 has
+    # 7 pending lines, more than 6: its durable state (folded too: the same
+    # A+B) and --samples 2 samples. A crash point before the first marked
+    # checkpoint is outside the window: not a state.
+    tool = TOP / ".cache" / "build" / "emulator" / "daxlab-crash"
+    P = 1 << 40
+    log = tmp_path / "pmem-log.bin"
+    log.write_bytes(_log(1 << 20, [
+        ("line", 0x1000, 0xa1),
+        ("cp", P + 1, [(0x5000, 0xee)]),
+        ("cp", 1001, [(0x2000, 0xb2), (0x2040, 0xc3)]),
+        ("line", 0x2000, 0xb2),
+        ("cp", P + 2, [(0x2000, 0xb2), (0x3000, 0xd4)]),
+        ("cp", 1002, [(0x4000 + 64 * i, 0x10 + i) for i in range(7)]),
+    ]))
+    plan, t, rows = _plan(tool, log, tmp_path, "--ids", "1001,1002", "--samples", "2")
+    assert (t["marked"], t["points"], t["generated"]) == (2, 1, 4 + 4 + 3), t
+    # the 2 samples of 1002 write back a non-empty subset each (seed 1)
+    assert [int(r[6]) > 0 for r in rows[8:]] == [False, True, True], rows
+    assert (t["unique"], t["planned"], t["dropped"]) == (4 + 1 + 2, 7, 0), t
+    reps = [int(r[7]) for r in rows]
+    assert reps[:4] == [0, 1, 2, 3]
+    assert reps[4:8] == [1, 1, 6, 6], rows  # the point: {} = {B} = 1001's state 1; {B,D} = {D}
+    assert reps[8] == 1  # 1002's durable state: A+B again
+    assert [r[3] for r in rows] == ["m"] * 4 + ["p"] * 4 + ["m"] * 3
+    # the budget takes the marked checkpoints' states first
+    _, t, rows = _plan(tool, log, tmp_path, "--ids", "1001,1002", "--samples", "2", "--max-states", "5")
+    assert (t["planned"], t["dropped"]) == (5, 2), t
+    assert [r[0] for r in rows if r[8] == "d"] == ["6", "10"], rows
+    # a state's image from the plan: the durable A+B, and D
+    plan, _, _ = _plan(tool, log, tmp_path, "--ids", "1001,1002", "--samples", "2")
+    img = tmp_path / "s6.img"
+    subprocess.run([str(tool), "image", str(log), "--plan", str(plan), "--state", "6", "-o", str(img)],
+                   check=True, timeout=60)
+    data = img.read_bytes()
+    assert len(data) == 1 << 20
+    want = bytearray(1 << 20)
+    for off, byte in ((0x1000, 0xa1), (0x2000, 0xb2), (0x3000, 0xd4)):
+        want[off:off + 64] = bytes([byte]) * 64
+    assert data == bytes(want)
+    # a checkpoint the log does not have is an error, not an empty plan
+    p = subprocess.run([str(tool), "plan", str(log), "--ids", "1001,1003", "-o", str(tmp_path / "x")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "the log has 1 of the 2 checkpoints asked for" in p.stderr, p
