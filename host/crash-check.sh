@@ -112,7 +112,7 @@ crash_recover() { # NAME FS BIN
 				echo "$PROG: --crash-check $name on $fs: the feeder failed: $(tail -n1 "$RUN/$base.feed.log")" >&2
 			break
 		fi
-		declare -A M=([cpus]=$cpus [cpu]=$cpu_model [mem]=$mem [kernel]=$KDIR/vmlinuz
+		declare -A M=([cpus]=1 [cpu]=$cpu_model [mem]=512M [kernel]=$KDIR/vmlinuz
 			[initrd]=$INITRD [console]=$RUN/$base.console [tap]=$RUN/$base.tap [files]=""
 			[ctl]=$ctl/c
 			[cmdline]="console=ttyS0 panic=-1 loglevel=5 daxlab.mode=recover daxlab.recover=$bin daxlab.fs=$fs")
