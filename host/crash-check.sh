@@ -10,7 +10,8 @@
 #            the crash points between them, folded by their bytes; then one
 #            recovery guest checks them all: daxlab-crash feed rewrites its
 #            NV-DIMM in place, state after state, and talks with it on its
-#            third serial port. A guest that dies or hangs on a state is
+#            control port (ttyS1). The recovery guests of the filesystems
+#            run side by side. A guest that dies or hangs on a state is
 #            booted again from the state after it.
 
 # Boots one check may take: the first, and one more per state a guest died on.
