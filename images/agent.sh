@@ -156,7 +156,13 @@ if [ "$(cmdarg mode)" = recover ]; then
 				"/scenarios/$RECOVER" --recover 2>/dev/console |
 				sed -n 's/^# daxlab-recovered: version=//p')
 			t2=$(now_cs)
-			umount /mnt/rec
+			if ! umount /mnt/rec; then
+				# the next state must not meet this one's mount: say so and
+				# end here (the host boots a new guest for the next state)
+				say "recover state $seq: cannot unmount"
+				emit daxlab-recover state="$seq" mount=stuck version="${version:--}" fsck=- cs=0,0,0,0
+				break
+			fi
 			t3=$(now_cs)
 			case "$FS" in
 			xfs) xfs_repair -n "$dev" >/tmp/fsck.out 2>&1 ;;
