@@ -31,8 +31,9 @@ REPRO_BIN := $(BUILD)/docs/zero-page-repro
 
 # The host's reader and judge of what guests send, and the report.
 HOST_UNITS := host/text.c host/plan.c host/run-dir.c host/tap-stream.c host/files-channel.c \
-	host/judge.c host/timeline.c emulator/pmem-trace-read.c $(PROTO_SRC)
-HOST_HDR := host/collect.h host/judge.h host/timeline.h emulator/pmem-trace.h $(PROTO_HDR)
+	host/judge.c host/timeline.c emulator/pmem-trace-read.c emulator/crash-plan.c $(PROTO_SRC)
+HOST_HDR := host/collect.h host/judge.h host/timeline.h emulator/pmem-trace.h emulator/crash-plan.h \
+	emulator/crash-states.h $(PROTO_HDR)
 COLLECT := $(BUILD)/host/daxlab-collect
 REPORT := $(BUILD)/host/daxlab-report
 JSON_LIBS := -ljansson -lm
@@ -65,9 +66,9 @@ host: $(COLLECT) $(REPORT)
 plugin: $(PLUGIN) $(CRASH_TOOL) $(TRACE_TOOL) $(LATENCY_TOOL)
 
 # Host tools are built with the sanitizers on: they run in the tests.
-CRASH_UNITS := emulator/sparse-copy.c emulator/persist-log.c emulator/crash-states.c
+CRASH_UNITS := emulator/sparse-copy.c emulator/persist-log.c emulator/crash-states.c emulator/crash-plan.c
 $(CRASH_TOOL): emulator/daxlab-crash.c $(CRASH_UNITS) emulator/persist.h emulator/sparse-copy.h \
-		emulator/persist-log.h emulator/crash-states.h protocol/daxlab-marker.h
+		emulator/persist-log.h emulator/crash-states.h emulator/crash-plan.h protocol/daxlab-marker.h
 	@mkdir -p $(@D)
 	$(CC) $(CSTD) -O1 -g $(SAN) -Iemulator -o $@ $< $(CRASH_UNITS) $(JSON_LIBS)
 

@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crash-plan.h"
 #include "crash-states.h"
 #include "daxlab-marker.h"
 #include "persist-log.h"
@@ -295,6 +296,23 @@ static void base_line(int base_fd, uint64_t off, uint8_t *out)
 		die("reading the base image: %s", strerror(errno));
 }
 
+static int open_base(const char *base)
+{
+	int fd = base ? open(base, O_RDONLY | O_CLOEXEC) : -1;
+
+	if (base && fd < 0)
+		die("cannot open %s: %s", base, strerror(errno));
+	return fd;
+}
+
+static double since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
 static int cmd_check(int argc, char **argv)
 {
 	unsigned samples = 8, subsets = 6;
@@ -303,7 +321,7 @@ static int cmd_check(int argc, char **argv)
 	struct expect *ex;
 	struct plog lg;
 	struct plog_line ln;
-	struct timespec t0, t1;
+	struct timespec t0;
 	uint32_t np;
 	size_t nex;
 	int t, base_fd = -1;
@@ -325,8 +343,7 @@ static int cmd_check(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	log_open(&lg, argv[0]);
 	nex = read_spec(argv[1], &ex);
-	if (base && (base_fd = open(base, O_RDONLY)) < 0)
-		die("cannot open %s: %s", base, strerror(errno));
+	base_fd = open_base(base);
 	for (size_t i = 0; i < nex; i++)
 		base_line(base_fd, ex[i].off, ex[i].durable_line);
 
@@ -414,8 +431,7 @@ static int cmd_check(int argc, char **argv)
 			failures++;
 		}
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	double secs = since(&t0);
 	printf("checkpoints=%" PRIu64 " states_generated=%" PRIu64 " states_checked=%" PRIu64
 	       " expectations=%zu failures=%" PRIu64 " seconds=%.3f states_per_second=%.0f\n",
 	       checkpoints, states, states, nex, failures, secs,
@@ -473,15 +489,6 @@ static void nvimg_open(struct nvimg *im, const char *path, uint64_t size, int ba
 	signal(SIGBUS, on_sigbus);
 }
 
-static int open_base(const char *base)
-{
-	int fd = base ? open(base, O_RDONLY | O_CLOEXEC) : -1;
-
-	if (base && fd < 0)
-		die("cannot open %s: %s", base, strerror(errno));
-	return fd;
-}
-
 /* The durable content of a line, for cs_subset_term. */
 static const uint8_t *ref_line(void *ctx, uint64_t off)
 {
@@ -490,35 +497,13 @@ static const uint8_t *ref_line(void *ctx, uint64_t off)
 
 /* -------------------------------------------------------------- the plan */
 
-/*
- * A plan: every crash state of a scenario's checkpoints and crash points,
- * which of them are the same bytes, and which are checked. One line per
- * state, in log order:
- *   SEQ REC CHECKPOINT KIND STATE PENDING WRITTEN REP CHECK PREV
- * REC is the checkpoint's ordinal in the log, KIND m (marked checkpoint)
- * or p (crash point), STATE the state number at it (cs_pick), WRITTEN how
- * many pending entries it writes back, REP the first state with the same
- * bytes (itself when unique), CHECK c (checked), f (folded into REP) or d
- * (unique, over --max-states: dropped), PREV the marked checkpoint at or
- * before it.
- */
-struct plan_params {
-	unsigned subsets, samples, point_samples, max_states;
-	uint64_t seed;
-};
-
+/* A state of the plan being made, and the order it is checked in. */
 struct pstate {
-	uint64_t seq, rec, cp, k, rep, prev;
-	uint32_t n, written;
-	char kind, check;
-	unsigned cls; /* the order in which unique states are planned */
+	struct crash_plan_state s;
+	unsigned cls;
 };
 
-/* More states than this in one plan: the log asks too much. */
-#define MAX_PLAN_STATES 1000000u
-#define PLAN_HEADER "# daxlab-crash plan"
-
-static unsigned state_class(const struct pstate *s, unsigned subsets)
+static unsigned state_class(const struct crash_plan_state *s, unsigned subsets)
 {
 	if (s->kind == 'm')
 		return s->k == 0 ? 0 : 1;
@@ -531,7 +516,7 @@ static int by_class(const void *x, const void *y)
 
 	if (a->cls != b->cls)
 		return a->cls < b->cls ? -1 : 1;
-	return a->seq < b->seq ? -1 : a->seq > b->seq;
+	return a->s.seq < b->s.seq ? -1 : a->s.seq > b->s.seq;
 }
 
 static size_t parse_ids(const char *list, uint64_t *ids, size_t max)
@@ -550,17 +535,9 @@ static size_t parse_ids(const char *list, uint64_t *ids, size_t max)
 	return n;
 }
 
-static double since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static int cmd_plan(int argc, char **argv)
 {
-	struct plan_params pp = {6, 8, 1, 256, 1};
+	struct crash_plan_params pp = {6, 8, 1, 256, 1};
 	const char *base = NULL, *out = NULL;
 	uint64_t ids[4096], id, seq = 0, rec = 0, prev = 0;
 	size_t nids = 0, nst = 0, cap = 1024, marked = 0, points = 0, nuniq = 0;
@@ -590,7 +567,8 @@ static int cmd_plan(int argc, char **argv)
 		else if (!strcmp(argv[i], "--point-samples") && i + 1 < argc)
 			pp.point_samples = parse_bounded(argv[++i], "--point-samples", MAX_SAMPLES);
 		else if (!strcmp(argv[i], "--max-states") && i + 1 < argc)
-			pp.max_states = parse_bounded(argv[++i], "--max-states", MAX_PLAN_STATES);
+			pp.max_states =
+			    parse_bounded(argv[++i], "--max-states", CRASH_PLAN_MAX_STATES);
 		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
 			pp.seed = parse_u64(argv[++i], "--seed");
 		else if (!strcmp(argv[i], "--base") && i + 1 < argc)
@@ -646,10 +624,10 @@ static int cmd_plan(int argc, char **argv)
 				uint32_t written = 0;
 				int64_t rep;
 
-				if (nst == MAX_PLAN_STATES)
+				if (nst == CRASH_PLAN_MAX_STATES)
 					die("more than %u crash states: lower --samples or "
 					    "--crash-point-samples",
-					    MAX_PLAN_STATES);
+					    CRASH_PLAN_MAX_STATES);
 				cs_pick(pick, np, pp.subsets, pp.seed, id, k);
 				for (uint32_t j = 0; j < np; j++)
 					written += pick[j];
@@ -659,9 +637,9 @@ static int cmd_plan(int argc, char **argv)
 					die("out of memory");
 				if (nst == cap && !(st = realloc(st, (cap *= 2) * sizeof(*st))))
 					die("out of memory");
-				st[nst++] =
-				    (struct pstate){seq,     rec,  id,  k, (uint64_t)rep, prev, np,
-				                    written, kind, 'f', 0};
+				st[nst++] = (struct pstate){
+				    {seq, rec, id, k, (uint64_t)rep, prev, np, written, kind, 'f'},
+				    0};
 			}
 			free(e);
 			free(order);
@@ -678,27 +656,20 @@ static int cmd_plan(int argc, char **argv)
 	if (!uniq)
 		die("out of memory");
 	for (size_t i = 0; i < nst; i++) {
-		st[i].cls = state_class(&st[i], pp.subsets);
-		if (st[i].rep == st[i].seq)
+		st[i].cls = state_class(&st[i].s, pp.subsets);
+		if (st[i].s.rep == st[i].s.seq)
 			uniq[nuniq++] = &st[i];
 	}
 	qsort(uniq, nuniq, sizeof(*uniq), by_class);
 	for (size_t i = 0; i < nuniq; i++)
-		uniq[i]->check = i < pp.max_states ? 'c' : 'd';
+		uniq[i]->s.check = i < pp.max_states ? 'c' : 'd';
 	f = fopen(out, "w");
 	if (!f)
 		die("cannot create %s: %s", out, strerror(errno));
 	partial_out = out;
-	fprintf(f,
-	        PLAN_HEADER " subsets=%u samples=%u point_samples=%u seed=%" PRIu64
-	                    " max_states=%u\n",
-	        pp.subsets, pp.samples, pp.point_samples, pp.seed, pp.max_states);
+	crash_plan_write_header(f, &pp);
 	for (size_t i = 0; i < nst; i++)
-		fprintf(f,
-		        "%" PRIu64 " %" PRIu64 " %" PRIu64 " %c %" PRIu64 " %u %u %" PRIu64
-		        " %c %" PRIu64 "\n",
-		        st[i].seq, st[i].rec, st[i].cp, st[i].kind, st[i].k, st[i].n, st[i].written,
-		        st[i].rep, st[i].check, st[i].prev);
+		crash_plan_write_state(f, &st[i].s);
 	size_t planned = nuniq < pp.max_states ? nuniq : pp.max_states;
 	char totals[256];
 
@@ -718,40 +689,28 @@ static int cmd_plan(int argc, char **argv)
 }
 
 /* A plan as cmd_plan wrote it (the host's own file; still bounded). */
-static size_t read_plan(const char *path, struct plan_params *pp, struct pstate **out)
+static size_t read_plan(const char *path, struct crash_plan_params *pp,
+                        struct crash_plan_state **out)
 {
 	FILE *f = fopen(path, "r");
 	char line[256];
 	size_t n = 0, cap = 1024;
-	struct pstate *v = malloc(cap * sizeof(*v));
+	struct crash_plan_state *v = malloc(cap * sizeof(*v));
 
 	if (!f)
 		die("cannot open %s: %s", path, strerror(errno));
 	if (!v)
 		die("out of memory");
-	if (!fgets(line, sizeof(line), f) ||
-	    sscanf(line,
-	           PLAN_HEADER " subsets=%u samples=%u point_samples=%u seed=%" SCNu64
-	                       " max_states=%u",
-	           &pp->subsets, &pp->samples, &pp->point_samples, &pp->seed,
-	           &pp->max_states) != 5 ||
-	    pp->subsets > CS_MAX_SUBSETS)
+	if (!fgets(line, sizeof(line), f) || !crash_plan_header(line, pp))
 		die("%s: not a daxlab-crash plan", path);
 	while (fgets(line, sizeof(line), f)) {
-		struct pstate s = {0};
-
 		if (line[0] == '#')
 			continue;
-		if (sscanf(line,
-		           "%" SCNu64 " %" SCNu64 " %" SCNu64 " %c %" SCNu64 " %u %u %" SCNu64
-		           " %c %" SCNu64,
-		           &s.seq, &s.rec, &s.cp, &s.kind, &s.k, &s.n, &s.written, &s.rep, &s.check,
-		           &s.prev) != 10 ||
-		    s.seq != n || n >= MAX_PLAN_STATES)
-			die("%s: bad line %zu", path, n + 2);
 		if (n == cap && !(v = realloc(v, (cap *= 2) * sizeof(*v))))
 			die("out of memory");
-		v[n++] = s;
+		if (!crash_plan_state(line, n, &v[n]))
+			die("%s: bad line %zu", path, n + 2);
+		n++;
 	}
 	fclose(f);
 	*out = v;
@@ -915,8 +874,8 @@ static int cmd_feed(int argc, char **argv)
 	const char *base = NULL;
 	double state_timeout = 120, boot_timeout = 600;
 	struct progress pr = {.last_done = -1, .in_flight = -1, .ended = "running"};
-	struct plan_params pp;
-	struct pstate *st;
+	struct crash_plan_params pp;
+	struct crash_plan_state *st;
 	struct nvimg live, ref;
 	struct ctl c = {.in = -1, .out = -1};
 	struct plog lg;
@@ -983,7 +942,7 @@ static int cmd_feed(int argc, char **argv)
 		if (!pick)
 			die("out of memory");
 		for (; next < nst && st[next].rec == rec; next++) {
-			struct pstate *s = &st[next];
+			struct crash_plan_state *s = &st[next];
 			char line[64], want[32];
 			enum ctl_got got;
 
@@ -1118,8 +1077,8 @@ static int cmd_image(int argc, char **argv)
 	if (!out || (!have_cp && !(plan && have_state)) || (have_cp && plan))
 		die("image needs -o OUT and either --checkpoint ID or --plan PLAN --state SEQ");
 	if (plan) {
-		struct plan_params pp;
-		struct pstate *st;
+		struct crash_plan_params pp;
+		struct crash_plan_state *st;
 		size_t n = read_plan(plan, &pp, &st);
 
 		if (state >= n)

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crash-plan.h"
 #include "judge.h"
 #include "timeline.h"
 
@@ -341,39 +343,28 @@ static bool in_list(const char *list, const char *v)
 	return false;
 }
 
-/* One state of a crash plan (daxlab-crash plan: the host's own file). */
-struct plan_state {
-	unsigned long long seq, rec, cp, k, rep, prev;
-	unsigned n, written;
-	char kind, check;
-};
-
-#define PLAN_MAX_STATES 1000000u
 #define RECOVER_FAIL_LINES 50
 #define RECOVER_KEEP 16
 
-static size_t plan_states(const char *text, struct plan_state **out)
+/* The states of a crash plan (crash-plan.h: the one reader of the format). */
+static size_t plan_states(const char *text, struct crash_plan_state **out)
 {
 	size_t n = 0, cap = 256;
-	struct plan_state *v = malloc(cap * sizeof(*v));
+	struct crash_plan_state *v = malloc(cap * sizeof(*v));
 
 	for (const char *l = text; v && l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		struct plan_state s;
-
 		if (*l == '#')
 			continue;
-		if (sscanf(l, "%llu %llu %llu %c %llu %u %u %llu %c %llu", &s.seq, &s.rec, &s.cp,
-		           &s.kind, &s.k, &s.n, &s.written, &s.rep, &s.check, &s.prev) != 10 ||
-		    s.seq != n || s.rep > s.seq || n >= PLAN_MAX_STATES)
-			break;
 		if (n == cap) {
-			struct plan_state *w = realloc(v, (cap *= 2) * sizeof(*v));
+			struct crash_plan_state *w = realloc(v, (cap *= 2) * sizeof(*v));
 
 			if (!w)
 				break;
 			v = w;
 		}
-		v[n++] = s;
+		if (!crash_plan_state(l, n, &v[n]))
+			break;
+		n++;
 	}
 	*out = v;
 	return v ? n : 0;
@@ -409,7 +400,7 @@ static json_t *recover_judge(int dirfd, const char *base)
 	json_t *j, *boot, *fig = NULL;
 	size_t spec_n, plan_n, nst = 0, bi, nrep_all = 0;
 	char *spec, *ptext = NULL;
-	struct plan_state *st = NULL;
+	struct crash_plan_state *st = NULL;
 	struct kept_line *reps = NULL, **by_seq = NULL;
 	struct strbuf out = {0}, keep = {0};
 	unsigned checked = 0, fails = 0, folded = 0, dropped = 0, uniq = 0, marked = 0, points = 0,
@@ -492,7 +483,7 @@ static json_t *recover_judge(int dirfd, const char *base)
 		nrep_all += (size_t)n;
 	}
 	for (size_t i = 0; i < nst; i++) {
-		const struct plan_state *s = &st[i], *r = &st[s->rep];
+		const struct crash_plan_state *s = &st[i], *r = &st[s->rep];
 		char allowed[2 * DAXLAB_CAP_WORD + 2], more[DAXLAB_CAP_WORD + 1];
 		const struct kept_line *rep;
 
@@ -533,17 +524,18 @@ static json_t *recover_judge(int dirfd, const char *base)
 		bool keep_it = s->rep == s->seq && kept < RECOVER_KEEP;
 
 		if (keep_it) {
-			sb_addf(&keep, "%llu\n", s->seq);
+			sb_addf(&keep, "%" PRIu64 "\n", s->seq);
 			kept++;
 		}
 		if (shown++ >= RECOVER_FAIL_LINES)
 			continue;
 		sb_addf(&out,
-		        "FAIL state=%llu checkpoint=%llu %s=%llu (%u of %u pending written back",
+		        "FAIL state=%" PRIu64 " checkpoint=%" PRIu64 " %s=%" PRIu64
+		        " (%u of %u pending written back",
 		        s->seq, s->cp, s->kind == 'm' ? "sample" : "point-state", s->k, s->written,
 		        s->n);
 		if (s->rep != s->seq)
-			sb_addf(&out, "; the same bytes as state %llu", s->rep);
+			sb_addf(&out, "; the same bytes as state %" PRIu64, s->rep);
 		bool died = false;
 
 		for (unsigned d = 0; d < ndied; d++)
@@ -564,7 +556,7 @@ static json_t *recover_judge(int dirfd, const char *base)
 			    "): mount %s, fsck exit %s, data is version %s, expected version %s",
 			    mount, fsck, ver, allowed);
 		if (keep_it)
-			sb_addf(&out, " (image: crash/states/%s-%llu.img)", base, s->seq);
+			sb_addf(&out, " (image: crash/states/%s-%" PRIu64 ".img)", base, s->seq);
 		sb_addf(&out, "\n");
 	}
 	if (shown > RECOVER_FAIL_LINES)
