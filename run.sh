@@ -69,6 +69,11 @@ fi
 START=$(date +%s)
 step "dependencies"
 "$TOP/scripts/install-deps.sh" || die "installing dependencies failed"
+if [ "$LIBVIRT_ENSURE" = 1 ]; then
+	step "libvirt (installed and started when missing)"
+	"$TOP/scripts/libvirt-daemons.sh" ensure "$libvirt" ||
+		die "--libvirt: libvirt could not be installed or started, or $libvirt does not answer (see above)"
+fi
 mkdir -p "$CACHE"
 # One build at a time per cache: parallel runs share the cache.
 exec 9>"$CACHE/.build.lock"

@@ -40,7 +40,7 @@ mem=1G pmem_size=512M timeout=900 stimeout=300 results=${DAXLAB_RESULTS:-$TOP/re
 persist=adr plugin=persist crash_check="" image="" image_format=0 trace="" trace_filter=""
 crash_samples=8 crash_point_samples=1 crash_max_states=256 seed=1 iterations="" strict=0 widen="" write_cache="" latency=""
 latency_mode="" libvirt="" emit_xml=0 crash_every="" payload="" exec_cmd="" exec_given=0
-shell=0 timeout_given=0 record=0 cpus_given="" replay_dir=""
+shell=0 timeout_given=0 record=0 cpus_given="" replay_dir="" LIBVIRT_ENSURE=0
 
 need_arg() { if [ $# -lt 2 ] || [ -z "$2" ]; then die "$1 needs a value (try --help)"; fi; }
 # SIZE (digits and M or G, checked first by check_options) in MiB.
@@ -310,10 +310,17 @@ check_backend() {
 	[ $shell = 0 ] || die "--shell runs QEMU on this terminal: not with --libvirt"
 	{ [ -z "$replay_dir" ] && [ $record = 0 ]; } || die "--record and --replay run QEMU directly: not with --libvirt"
 	[ -z "${DAXLAB_QEMU_WRAPPER:-}" ] || die "DAXLAB_QEMU_WRAPPER does not apply to --libvirt"
+	# Missing libvirt, or the local daemons not running: run.sh installs
+	# and starts them after the other dependencies (LIBVIRT_ENSURE). A URI
+	# that does not answer otherwise is an error now, before anything runs.
 	if [ -n "$libvirt" ] && [ $emit_xml = 0 ]; then
-		command -v virsh >/dev/null 2>&1 || die "--libvirt needs virsh (apt-get install libvirt-clients libvirt-daemon-driver-qemu)"
-		timeout 20 virsh -c "$libvirt" version >/dev/null 2>&1 ||
-			die "--libvirt: cannot connect to $libvirt (is libvirtd running? scripts/libvirt-daemons.sh start)"
+		if ! command -v virsh >/dev/null 2>&1 || { [ "$libvirt" = qemu:///system ] && ! command -v libvirtd >/dev/null 2>&1; }; then
+			LIBVIRT_ENSURE=1
+		elif ! timeout 20 virsh -c "$libvirt" version >/dev/null 2>&1; then
+			[ "$libvirt" = qemu:///system ] ||
+				die "--libvirt: cannot connect to $libvirt (is libvirtd running there?)"
+			LIBVIRT_ENSURE=1
+		fi
 	fi
 }
 

@@ -208,6 +208,11 @@ echo "==> campaign $camp_id: $total jobs, $njobs at once, on ${L_URI[*]}"
 echo "    campaign directory: $camp"
 [ "$keep_images" = all ] || echo "    NV-DIMM images are kept for failed jobs only (keep-images: all keeps every job's)"
 start=$(date +%s)
+# libvirt installed and its daemons up once, here, not by jobs side by side.
+for u in "${L_URI[@]}"; do
+	[ "$u" = direct ] || "$TOP/scripts/libvirt-daemons.sh" ensure "$u" >"$camp/libvirt-$(printf '%s' "$u" | tr -c 'A-Za-z0-9' _).log" 2>&1 ||
+		die "libvirt for $u: could not be installed or started, or it does not answer (see $camp/libvirt-*.log)"
+done
 
 run_job() { # N URI ARGS
 	local n=$1 uri=$2 dir rc=0 t0 args=()

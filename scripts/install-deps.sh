@@ -6,7 +6,7 @@ set -eu
 
 usage() {
 	cat <<'USAGE'
-usage: scripts/install-deps.sh [--tests] [--check]
+usage: scripts/install-deps.sh [--tests] [--libvirt] [--check]
 
 Installs daxlab's host dependencies with apt-get (Debian 12, as root):
 QEMU 10.x from bookworm-backports (the apt source is added if missing),
@@ -17,14 +17,17 @@ xz-utils and pkg-config.
 
   --tests   also what only the tests need: chromium (report.html is
             opened in headless Chromium), clang with libFuzzer (the
-            parsers are fuzzed) and libvirt 11 from bookworm-backports
-            (run.sh --libvirt, campaigns over URIs)
+            parsers are fuzzed)
+  --libvirt libvirt 11 from bookworm-backports (daemon, QEMU driver,
+            virsh): run.sh --libvirt and campaigns over URIs install it
+            this way when it is missing
   --check   only report what is missing; exit 1 if anything is
 USAGE
 }
 
 check_only=0
 tests=0
+with_libvirt=0
 for a in "$@"; do
 	case "$a" in
 	-h | --help)
@@ -33,6 +36,7 @@ for a in "$@"; do
 		;;
 	--check) check_only=1 ;;
 	--tests) tests=1 ;;
+	--libvirt) with_libvirt=1 ;;
 	*)
 		echo "install-deps: unknown option: $a (try --help)" >&2
 		exit 2
@@ -47,7 +51,7 @@ ca-certificates shellcheck clang-format gnuplot-nox"
 [ $tests = 0 ] || BASE_PKGS="$BASE_PKGS chromium clang libclang-rt-14-dev"
 # Packages that must come from bookworm-backports (QEMU 10.x).
 BPO_PKGS="qemu-system-x86 qemu-utils"
-[ $tests = 0 ] || BPO_PKGS="$BPO_PKGS libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
+[ $with_libvirt = 0 ] || BPO_PKGS="$BPO_PKGS libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients"
 BPO_LIST=/etc/apt/sources.list.d/daxlab-bookworm-backports.sources
 
 missing=""

@@ -10,9 +10,14 @@ set -eu
 usage() {
 	cat <<'USAGE'
 usage: scripts/libvirt-daemons.sh start|stop|status [--state DIR]
+       scripts/libvirt-daemons.sh ensure URI [--state DIR]
 
   start    configure the QEMU driver for daxlab (once), start virtlogd and
            libvirtd unless they run, wait for qemu:///system to answer
+  ensure   what run.sh --libvirt URI needs before it boots: libvirt
+           installed (scripts/install-deps.sh --libvirt) when virsh is
+           missing, the daemons started (as start) when URI is
+           qemu:///system and does not answer; then URI must answer
   stop     stop the daemons that start started (by pid), nothing else
   status   say whether qemu:///system answers
   --state DIR   where the pids go (default: /run/daxlab-libvirt)
@@ -21,6 +26,15 @@ USAGE
 
 cmd=${1:-}
 [ $# -gt 0 ] && shift
+uri_arg=""
+if [ "$cmd" = ensure ]; then
+	uri_arg=${1:-}
+	[ -n "$uri_arg" ] || {
+		echo "libvirt-daemons: ensure needs a URI (try --help)" >&2
+		exit 2
+	}
+	shift
+fi
 state=/run/daxlab-libvirt
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -38,12 +52,25 @@ done
 CONF=/etc/libvirt/qemu.conf
 URI=qemu:///system
 
-answers() { timeout 10 virsh -c "$URI" version >/dev/null 2>&1; }
+answers() { timeout 10 virsh -c "${1:-$URI}" version >/dev/null 2>&1; }
 
 case "$cmd" in
 -h | --help)
 	usage
 	exit 0
+	;;
+ensure)
+	if ! command -v virsh >/dev/null || { [ "$uri_arg" = "$URI" ] && ! command -v libvirtd >/dev/null; }; then
+		echo "libvirt-daemons: libvirt is not installed: installing it"
+		"$(dirname "$0")/install-deps.sh" --libvirt || exit 1
+	fi
+	if [ "$uri_arg" = "$URI" ] && ! answers; then
+		"$0" start --state "$state" || exit 1
+	fi
+	answers "$uri_arg" || {
+		echo "libvirt-daemons: cannot connect to $uri_arg" >&2
+		exit 1
+	}
 	;;
 start)
 	if ! command -v libvirtd >/dev/null || ! command -v virsh >/dev/null; then
