@@ -142,13 +142,14 @@ static int cmd_guest(const char *dir)
 	/* the crash check's plan: the crash-check scenario where it passed */
 	for (size_t i = 0; i < t.n && p.crash_check[0] && !t.error[0]; i++) {
 		const struct tap_entry *e = &t.e[i];
-		json_t *c, *cps = json_array();
+		json_t *c, *cps;
 		const char *mode;
 		char why[160];
 
 		if (strcmp(p.scen[e->scen].name, p.crash_check) || !e->result ||
 		    strcmp(e->status, "pass"))
 			continue;
+		cps = json_array();
 		mode = crash_spec(dirfd, &p, e, data_off, cps, why, sizeof(why));
 		c = json_pack("{s:s, s:s, s:s, s:s, s:o}", "scenario", p.scen[e->scen].name, "fs",
 		              p.fs[e->fs], "bin", p.scen[e->scen].bin, "mode",
