@@ -18,7 +18,8 @@
  *   base=ADDR       guest-physical start of the NV-DIMM (required)
  *   size=SIZE       its length; K, M, G suffixes (required)
  *   out=DIR         where the report and the log go (required)
- *   persist=MODE    adr (default), eadr, or off (counters only)
+ *   persist=MODE    adr (default), eadr, virtio (virtio-pmem: durable at the
+ *                   host flush, see below), or off (counters only)
  *   image=PATH      the NV-DIMM backing file (required unless persist=off)
  *   trace=on|off    write OUT/pmem-trace.bin (see pmem-trace.h), filtered by
  *   trace_types=T+T load, store, nt, flush, fence, locked, marker (default:
@@ -41,6 +42,11 @@
  *                   (for kernels that have them as modules: until then
  *                   nothing can map the NV-DIMM); the code translated so
  *                   far is flushed then, so everything after is watched
+ *   doorbell=NAME   persist=virtio: the QEMU memory region whose stores are
+ *                   the guest's flush requests (default
+ *                   virtio-pci-notify-virtio-pmem,
+ *                   the notify area of the one virtio device, virtio-pmem);
+ *                   pmem-stats.json lists the I/O regions accessed
  *   verify=on|off   a self-check (default off): translate direct-map
  *                   accesses the slow way too and count disagreements, and
  *                   watch the instructions normally skipped (stack, RIP-
@@ -138,6 +144,7 @@ static const char *const counter_names[NCTR] = {
 #define PPAGE_BITS 40 /* physical page numbers: addresses below 4 PiB */
 #define PPAGE_MASK ((1ull << PPAGE_BITS) - 1)
 #define NOT_PMEM_PAGE PPAGE_MASK
+#define DOORBELL_PAGE (PPAGE_MASK - 1) /* persist=virtio: the flush request doorbell */
 #define GEN_MAX ((1ull << (64 - PPAGE_BITS)) - 1)
 
 /*
@@ -199,6 +206,31 @@ static char *out_dir, *image_path;
 static bool persist_on = true, verify, floor_only;
 static enum persist_mode persist_mode = PERSIST_ADR;
 static struct persist *model;
+
+/*
+ * persist=virtio: virtio-pmem has no persistence domain of its own. The
+ * guest's stores land in the host's page cache (QEMU maps the file);
+ * they survive a host power failure once the guest has asked for a flush
+ * (a virtqueue request: a store to the device's notify area, the
+ * "doorbell") and the host has fsynced the file. The model takes the
+ * doorbell store as the flush: every line stored before it is durable,
+ * those stored after it stay pending (the host's fsync may or may not
+ * catch them). The I/O regions accessed are listed, for the report.
+ */
+static bool host_flush_on;
+static char *doorbell_name;
+
+static const char *persist_mode_name(void)
+{
+	return !persist_on                          ? "off"
+	       : persist_mode == PERSIST_ADR        ? "adr"
+	       : persist_mode == PERSIST_HOST_FLUSH ? "virtio"
+	                                            : "eadr";
+}
+#define IO_SEEN_MAX 16
+static const char *io_seen[IO_SEEN_MAX];
+static unsigned io_seen_n;
+static uint64_t doorbell_stores;
 static bool models_on; /* the persistence or latency model, or the trace: on_pmem_models() */
 
 /*
@@ -487,6 +519,23 @@ static struct tlb_entry *tlb_slot(struct vcpu *v, uint64_t va)
 	return &v->tlb[(p ^ (p >> 9) ^ (p >> 18)) % TLB_ENTRIES];
 }
 
+/* persist=virtio: is the I/O region @name the doorbell? Notes the name. */
+static bool io_region_is_doorbell(const char *name)
+{
+	unsigned i, n;
+
+	if (!name)
+		return false;
+	g_mutex_lock(&lock);
+	n = io_seen_n;
+	for (i = 0; i < n && strcmp(io_seen[i], name); i++)
+		;
+	if (i == n && n < IO_SEEN_MAX)
+		io_seen[io_seen_n++] = g_intern_string(name);
+	g_mutex_unlock(&lock);
+	return !strcmp(name, doorbell_name);
+}
+
 /* Is this access to the NV-DIMM? Sets *pa if so. */
 static inline __attribute__((always_inline)) bool
 pmem_access(struct vcpu *v, qemu_plugin_meminfo_t info, uint64_t va, uint64_t *pa)
@@ -501,7 +550,7 @@ pmem_access(struct vcpu *v, qemu_plugin_meminfo_t info, uint64_t va, uint64_t *p
 		return *pa - pmem_base < pmem_size;
 	e = tlb_slot(v, va);
 	if (e->tag == (va >> 12) + 1 && e->pg >> PPAGE_BITS == v->gen) {
-		if ((e->pg & PPAGE_MASK) == NOT_PMEM_PAGE)
+		if ((e->pg & PPAGE_MASK) >= DOORBELL_PAGE)
 			return false;
 		*pa = (e->pg & PPAGE_MASK) << 12 | (va & 0xfff);
 		return true;
@@ -510,8 +559,13 @@ pmem_access(struct vcpu *v, qemu_plugin_meminfo_t info, uint64_t va, uint64_t *p
 	h = qemu_plugin_get_hwaddr(info, va);
 	e->tag = (va >> 12) + 1;
 	e->pg = v->not_pmem;
-	if (!h || qemu_plugin_hwaddr_is_io(h))
+	if (!h)
 		return false;
+	if (qemu_plugin_hwaddr_is_io(h)) {
+		if (host_flush_on && io_region_is_doorbell(qemu_plugin_hwaddr_device_name(h)))
+			e->pg = v->gen << PPAGE_BITS | DOORBELL_PAGE;
+		return false;
+	}
 	p = qemu_plugin_hwaddr_phys_addr(h);
 	learn_direct_map(va, p);
 	if (p - pmem_base >= pmem_size)
@@ -603,8 +657,17 @@ static __attribute__((noinline)) void on_mem_slow(unsigned cpu, qemu_plugin_memi
 	uint64_t pa;
 
 	/* Almost every access is not to the NV-DIMM: decide that first. */
-	if (verify ? pmem_access_verified(v, info, va, &pa) : pmem_access(v, info, va, &pa))
+	if (verify ? pmem_access_verified(v, info, va, &pa) : pmem_access(v, info, va, &pa)) {
 		on_pmem(cpu, info, pa, (uintptr_t)udata);
+	} else if (host_flush_on && ((uintptr_t)udata & F_STORE)) {
+		const struct tlb_entry *e = tlb_slot(v, va);
+
+		if (e->tag == (va >> 12) + 1 && e->pg == (v->gen << PPAGE_BITS | DOORBELL_PAGE)) {
+			__atomic_add_fetch(&doorbell_stores, 1, __ATOMIC_RELAXED);
+			if (model)
+				persist_host_flush(model);
+		}
+	}
 }
 
 /*
@@ -1263,10 +1326,17 @@ static void on_exit_report(qemu_plugin_id_t id, void *p)
 		              (json_int_t)stalled, "stalls", (json_int_t)stalls,
 		              "modelled_extra_ns", (json_int_t)(extra / 1000)));
 	}
-	json_object_set_new(r, "persist",
-	                    json_string(!persist_on                   ? "off"
-	                                : persist_mode == PERSIST_ADR ? "adr"
-	                                                              : "eadr"));
+	json_object_set_new(r, "persist", json_string(persist_mode_name()));
+	if (host_flush_on) {
+		json_t *seen = json_array();
+
+		for (unsigned i = 0; i < io_seen_n; i++)
+			json_array_append_new(seen, json_string(io_seen[i]));
+		json_object_set_new(r, "host_flush",
+		                    json_pack("{s:s, s:I, s:o}", "doorbell", doorbell_name,
+		                              "doorbell_stores", (json_int_t)doorbell_stores,
+		                              "io_regions_seen", seen));
+	}
 	snprintf(hex, sizeof(hex), "0x%" PRIx64, dm_base);
 	json_object_set_new(r, "direct_map_base", json_string(hex));
 	json_object_set_new(r, "watch",
@@ -1286,6 +1356,9 @@ static void on_exit_report(qemu_plugin_id_t id, void *p)
 		                              (json_int_t)st.missing_flush_lines, "unfenced_lines",
 		                              (json_int_t)st.unfenced_lines, "log", "pmem-log.bin",
 		                              "log_failed", persist_log_failed(model)));
+		if (host_flush_on)
+			json_object_set_new(json_object_get(r, "persistence"), "host_flushes",
+			                    json_integer((json_int_t)st.host_flushes));
 		json_object_set_new(json_object_get(r, "persistence"), "crash_points",
 		                    json_pack("{s:I, s:I}", "taken",
 		                              (json_int_t)(crash_points - crash_points_dropped),
@@ -1390,8 +1463,14 @@ static int parse_options(int argc, char **argv)
 				persist_mode = PERSIST_ADR;
 			else if (!strcmp(kv[1], "eadr"))
 				persist_mode = PERSIST_EADR;
+			else if (!strcmp(kv[1], "virtio"))
+				persist_mode = PERSIST_HOST_FLUSH;
 			else
 				ok = !persist_on;
+		} else if (ok && !strcmp(kv[0], "doorbell")) {
+			ok = kv[1][0] != 0;
+			g_free(doorbell_name);
+			doorbell_name = g_strdup(kv[1]);
 		} else if (ok && !strcmp(kv[0], "trace")) {
 			ok = qemu_plugin_bool_parse(kv[0], kv[1], &trace_on);
 		} else if (ok && !strcmp(kv[0], "trace_windows")) {
@@ -1452,9 +1531,12 @@ static int parse_options(int argc, char **argv)
 	}
 	if (persist_on && !image_path) {
 		fprintf(stderr, "option parsing failed: persist=%s needs image=PATH\n",
-		        persist_mode == PERSIST_ADR ? "adr" : "eadr");
+		        persist_mode_name());
 		return -1;
 	}
+	host_flush_on = persist_on && persist_mode == PERSIST_HOST_FLUSH;
+	if (!doorbell_name)
+		doorbell_name = g_strdup("virtio-pci-notify-virtio-pmem");
 	return 0;
 }
 

@@ -195,6 +195,11 @@ void persist_nt_store(struct persist *p, unsigned cpu, uint64_t off, unsigned le
 
 	/* Only this vCPU appends to its list: the common case (the next 8
 	 * bytes of the line just written) needs no lock. */
+	/* Host flush mode: no write-combining buffer to drain, a store like any. */
+	if (p->mode == PERSIST_HOST_FLUSH) {
+		persist_store(p, cpu, off, len);
+		return;
+	}
 	if (first == last && c->n && c->v[c->n - 1].line == first && !c->v[c->n - 1].captured)
 		return;
 	pthread_mutex_lock(&p->lock);
@@ -220,7 +225,7 @@ bool persist_flush(struct persist *p, unsigned cpu, enum persist_flush kind, uin
 
 	if (l >= p->nlines)
 		return false;
-	if (p->mode == PERSIST_EADR) {
+	if (p->mode != PERSIST_ADR) {
 		/* Durability does not depend on flushes; only count them. */
 		return false;
 	}
@@ -291,9 +296,19 @@ static void write_back_dirty(struct persist *p)
 
 void persist_wbinvd(struct persist *p, unsigned cpu)
 {
+	if (p->mode == PERSIST_HOST_FLUSH)
+		return; /* the host's page cache is not the CPU's */
 	pthread_mutex_lock(&p->lock);
 	drain(p, cpu_of(p, cpu));
 	write_back_dirty(p);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void persist_host_flush(struct persist *p)
+{
+	pthread_mutex_lock(&p->lock);
+	write_back_dirty(p);
+	p->stats.host_flushes++;
 	pthread_mutex_unlock(&p->lock);
 }
 

@@ -15,6 +15,12 @@
  *  - eADR: caches are in the persistence domain. Cached stores are durable
  *    once visible (committed at every checkpoint); NT stores still need a
  *    fence to leave the write-combining buffers.
+ *  - host flush (virtio-pmem): the guest's "NV-DIMM" is a file the host
+ *    maps, so a store (cached or NT) lands in the host's page cache, and
+ *    flushes, fences and WBINVD persist nothing; everything stored so far
+ *    becomes durable when the guest asks the host to flush
+ *    (persist_host_flush(): the virtio-pmem request, after which the host
+ *    fsyncs the whole file). Until then every stored line is pending.
  *
  * The durable content lives in a shadow: a sparse file the plugin maps,
  * which starts as a copy of the NV-DIMM at boot; a line that becomes
@@ -35,7 +41,7 @@
 
 #define PERSIST_LINE 64u
 
-enum persist_mode { PERSIST_ADR, PERSIST_EADR };
+enum persist_mode { PERSIST_ADR, PERSIST_EADR, PERSIST_HOST_FLUSH };
 
 enum persist_flush { PERSIST_CLFLUSH, PERSIST_CLFLUSHOPT, PERSIST_CLWB };
 
@@ -48,6 +54,7 @@ enum persist_record {
 };
 
 struct persist_stats {
+	uint64_t host_flushes;      /* host flush requests (host flush mode) */
 	uint64_t committed_lines;   /* line write-backs into the persistence domain */
 	uint64_t logged_lines;      /* changed shadow lines written to the log at checkpoints */
 	uint64_t redundant_flushes; /* flush of a line with no store since its last flush */
@@ -92,6 +99,8 @@ void persist_fence(struct persist *p, unsigned cpu);
 bool persist_would_order(struct persist *p, unsigned cpu);
 /* WBINVD on @cpu: every dirty line is written back. */
 void persist_wbinvd(struct persist *p, unsigned cpu);
+/* Host flush mode: the host is asked to flush; every stored line is durable. */
+void persist_host_flush(struct persist *p);
 /* A crash state: record it in the log. */
 void persist_checkpoint(struct persist *p, uint64_t id, struct persist_checkpoint *out);
 

@@ -406,6 +406,7 @@ static void run(FILE *f, json_t *s)
 	                                    "qemu_version",
 	                                    "cpu_model",
 	                                    "cpu_flush_instructions",
+	                                    "pmem_kind",
 	                                    "persist",
 	                                    "guest_persistence_domain",
 	                                    "plugin",

@@ -14,6 +14,8 @@
 #                                          port, M[tap] on its third
 #   M[plugin] M[plugin_log]                -plugin argument (or empty)
 #   M[rr]                                  -icount argument (or empty)
+#   M[pmem_kind] M[pmem_base]              nvdimm (default) or virtio-pmem: what
+#                                          the first NV-DIMM is, and its address
 #   M_DIMMS=("PATH:MIB" ...)               NV-DIMMs, the first one watched
 
 # Where QEMU (pc machine) puts the first NV-DIMM for RAM_MIB of RAM: RAM
@@ -48,8 +50,13 @@ machine_qemu_argv() {
 	for i in "${!M_DIMMS[@]}"; do
 		d=${M_DIMMS[$i]}
 		# shellcheck disable=SC2054 # commas belong to QEMU's option syntax
-		QEMU_ARGV+=(-object "memory-backend-file,id=mem$i,share=on,mem-path=${d%:*},size=${d##*:}M"
-			-device "nvdimm,id=nv$i,memdev=mem$i")
+		QEMU_ARGV+=(-object "memory-backend-file,id=mem$i,share=on,mem-path=${d%:*},size=${d##*:}M")
+		if [ "$i" = 0 ] && [ "${M[pmem_kind]:-nvdimm}" = virtio-pmem ]; then
+			# pinned where an NV-DIMM would be: the plugin and the guest look there
+			QEMU_ARGV+=(-device "virtio-pmem-pci,id=vpm0,memdev=mem0,memaddr=${M[pmem_base]}")
+		else
+			QEMU_ARGV+=(-device "nvdimm,id=nv$i,memdev=mem$i")
+		fi
 	done
 	# shellcheck disable=SC2054
 	if [ "${M[console_stdio]:-0}" = 1 ]; then

@@ -37,7 +37,7 @@ list_scenarios() {
 # ------------------------------------------------------------- parsing
 scenarios=() fs_arg=ext4 dax=1 kernel="" kvariant="" ksrc="" kseries="" modules="" cpu_model=max cpus=2
 mem=1G pmem_size=512M timeout=900 stimeout=300 results=${DAXLAB_RESULTS:-$TOP/results}
-persist=adr plugin=persist crash_check="" image="" image_format=0 trace="" trace_filter=""
+persist="" pmem_kind=nvdimm plugin=persist crash_check="" image="" image_format=0 trace="" trace_filter=""
 crash_samples=8 crash_point_samples=1 crash_max_states=256 seed=1 iterations="" strict=0 widen="" write_cache="" latency=""
 latency_mode="" libvirt="" emit_xml=0 crash_every="" payload="" exec_cmd="" exec_given=0
 shell=0 timeout_given=0 record=0 cpus_given="" replay_dir="" LIBVIRT_ENSURE=0
@@ -103,6 +103,7 @@ parse_options() {
 		--fs) need_arg "$@" && fs_arg=$2 && shift ;;
 		--no-dax) dax=0 ;;
 		--persist) need_arg "$@" && persist=$2 && shift ;;
+		--pmem-kind) need_arg "$@" && pmem_kind=$2 && shift ;;
 		--plugin) need_arg "$@" && plugin=$2 && shift ;;
 		--crash-check) need_arg "$@" && crash_check=$2 && scenarios+=("$2") && shift ;;
 		--crash-every) need_arg "$@" && crash_every=$2 && shift ;;
@@ -224,11 +225,7 @@ check_options() {
 	[ ${#FS_LIST[@]} -gt 0 ] || die "--fs is empty"
 	mapfile -t FS_LIST < <(printf '%s\n' "${FS_LIST[@]}" | awk '!seen[$0]++')
 	check_scenarios
-	case "$persist" in
-	adr) NVDIMM_PERSISTENCE="mem-ctrl" ;;
-	eadr) NVDIMM_PERSISTENCE=cpu ;;
-	*) die "unknown --persist mode: $persist (choose adr or eadr)" ;;
-	esac
+	check_pmem_kind
 	case "$plugin" in persist | counters | off) ;; *) die "unknown --plugin mode: $plugin (choose persist, counters or off)" ;; esac
 	check_trace
 	[ -z "$crash_check" ] || [ "$plugin" = persist ] || die "--crash-check needs --plugin persist"
@@ -283,6 +280,29 @@ check_options() {
 	check_kernel
 	check_image
 	check_results
+}
+
+# --pmem-kind and --persist: the device, and its persistence domain told to
+# the guest (NVDIMM_PERSISTENCE) and to the plugin's model (persist).
+check_pmem_kind() {
+	case "$pmem_kind" in
+	nvdimm)
+		case "${persist:=adr}" in
+		adr) NVDIMM_PERSISTENCE="mem-ctrl" ;;
+		eadr) NVDIMM_PERSISTENCE=cpu ;;
+		*) die "unknown --persist mode: $persist (choose adr or eadr)" ;;
+		esac
+		;;
+	virtio-pmem)
+		# Durable when the host flushes its file: no persistence domain.
+		[ -z "$persist" ] || [ "$persist" = virtio ] ||
+			die "--persist $persist is for NV-DIMMs: virtio-pmem persists on the host's flush (its model is --persist virtio)"
+		persist=virtio NVDIMM_PERSISTENCE=""
+		[ -z "$libvirt" ] && [ $emit_xml = 0 ] || die "--pmem-kind virtio-pmem: not with --libvirt or --emit-xml yet (the domain XML has NV-DIMMs only)"
+		[ -z "$image" ] || die "--pmem-kind virtio-pmem: not with --image yet"
+		;;
+	*) die "unknown --pmem-kind: $pmem_kind (choose nvdimm or virtio-pmem)" ;;
+	esac
 }
 
 check_workload() {

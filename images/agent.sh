@@ -11,6 +11,8 @@
 #   daxlab.strict=1            known kernel windows are hits (DAXLAB_STRICT)
 #   daxlab.widen=US            load /lib/daxlab/daxlab-widen.ko around each
 #                              scenario that declares kernel functions to delay
+#   daxlab.pmem_kind=KIND      nvdimm (NFIT) or virtio-pmem: the device under
+#                              test, at daxlab.pmem_base
 #   daxlab.shell=1             run.sh --shell: after each mount, an interactive
 #                              shell on the console in /mnt/dax/shell; its exit
 #                              goes on (unmount, next fs, power off)
@@ -89,7 +91,9 @@ daxlab-mark watch
 
 # Modules (a kernel with everything built in has none to load).
 if [ -d "/lib/modules/$(uname -r)" ]; then
-	for m in crc32c_generic libnvdimm nfit nd_pmem dax_pmem; do
+	mods="crc32c_generic libnvdimm nfit nd_pmem dax_pmem"
+	[ "$(cmdarg pmem_kind)" != virtio-pmem ] || mods="$mods virtio_pci virtio_pmem"
+	for m in $mods; do
 		modprobe -q "$m" 2>/dev/null || true
 	done
 fi

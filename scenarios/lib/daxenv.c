@@ -206,6 +206,26 @@ long long daxenv_device_offset(int fd, long long off, long long len)
 	return -1;
 }
 
+bool daxenv_region_provider(char *buf, size_t len)
+{
+	const char *region = getenv("DAXLAB_REGION");
+	char path[128];
+	FILE *f;
+	bool ok;
+
+	/* The region's parent in sysfs is its bus: ndbusN/provider. */
+	snprintf(path, sizeof(path), "/sys/bus/nd/devices/%s/../provider",
+	         region && *region ? region : "region0");
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	ok = fgets(buf, (int)len, f) != NULL;
+	fclose(f);
+	if (ok)
+		buf[strcspn(buf, "\n")] = '\0';
+	return ok && *buf;
+}
+
 bool daxenv_persistence_domain(char *buf, size_t len)
 {
 	const char *region = getenv("DAXLAB_REGION");

@@ -31,6 +31,11 @@ bool daxenv_sysrq(char key);
  * under test), or region0.
  */
 bool daxenv_persistence_domain(char *buf, size_t len);
+/*
+ * The provider of the NV-DIMM region's bus ("ACPI.NFIT" for an NFIT
+ * NV-DIMM, "virtio-pmem" for virtio-pmem) into @buf; false if unknown.
+ */
+bool daxenv_region_provider(char *buf, size_t len);
 /* Working directory given by the agent ($DAXLAB_DIR), or "." */
 const char *daxenv_workdir(void);
 

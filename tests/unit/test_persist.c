@@ -178,6 +178,42 @@ static void test_eadr(void)
 }
 
 /*
+ * virtio-pmem: flushes, fences and WBINVD persist nothing; the host flush
+ * makes everything stored so far durable (NT stores too), and nothing after.
+ */
+static void test_host_flush(void)
+{
+	FILE *log = tmpfile();
+	struct persist *p = fresh(PERSIST_HOST_FLUSH, 2, log);
+	struct persist_checkpoint cp;
+	struct replay r;
+
+	store(p, 64, 0x11, 8);
+	CHECK(!persist_flush(p, 0, PERSIST_CLWB, 64));
+	persist_fence(p, 0);
+	persist_flush(p, 0, PERSIST_CLFLUSH, 64);
+	persist_wbinvd(p, 0);
+	memset(live + 256, 0x22, 8);
+	persist_nt_store(p, 1, 256, 8);
+	persist_fence(p, 1);
+	persist_checkpoint(p, 1, &cp);
+	replay(log, &r);
+	CHECK(shadow[64] == 0 && shadow[256] == 0 && !r.is_durable[1]);
+	CHECK(cp.dirty_lines == 2 && cp.unfenced_lines == 0 && r.npending == 2);
+	CHECK(r.pending[0] == 64 && r.pending[1] == 256);
+	persist_host_flush(p);
+	store(p, 512, 0x33, 8);
+	persist_checkpoint(p, 2, &cp);
+	replay(log, &r);
+	CHECK(shadow[64] == 0x11 && shadow[256] == 0x22 && shadow[512] == 0);
+	CHECK(r.is_durable[1] && r.is_durable[4] && !r.is_durable[8]);
+	CHECK(r.npending == 1 && r.pending[0] == 512);
+	CHECK(persist_stats(p).host_flushes == 1);
+	persist_free(p);
+	fclose(log);
+}
+
+/*
  * A vCPU's repeated stores to one line skip the lock; a flush on another
  * vCPU in between must still make the next store count (the line is dirty
  * again, and a checkpoint calls it pending with its new content).
@@ -264,6 +300,7 @@ int main(void)
 {
 	test_adr();
 	test_eadr();
+	test_host_flush();
 	test_store_fast_path();
 	test_many_lines();
 	test_log_failure();
