@@ -174,6 +174,7 @@ cmdline="$cmdline daxlab.stimeout=$stimeout daxlab.seed=$seed"
 # report turns lockdep off: 4-level paging exercises the same DAX code.
 [ ! -f "$KDIR/config" ] || ! grep -q '^CONFIG_KASAN=y' "$KDIR/config" || cmdline="$cmdline no5lvl"
 cmdline="$cmdline daxlab.pmem_base=$PMEM_BASE daxlab.pmem_kind=$pmem_kind"
+[ "$pmem_mode" = fsdax ] || cmdline="$cmdline daxlab.mode=$pmem_mode"
 if [ -n "$replay_dir" ]; then
 	cmdline=$(cat "$replay_dir/replay/guest-cmdline.txt")
 elif [ $record = 1 ]; then
@@ -240,7 +241,7 @@ jq -n --arg run_id "$RUN_ID" --argjson started "$START" --arg kernel "$KERNEL_DE
 	--argjson scenarios "$scen_json" --argjson dax "$([ $dax = 1 ] && echo true || echo false)" \
 	--arg qemu_version "$(qemu-system-x86_64 --version | head -n1)" --arg cpu_model "$cpu_model" \
 	--argjson cpus "$cpus" --arg persist "$persist" --arg nvdimm_persistence "$NVDIMM_PERSISTENCE" \
-	--arg pmem_kind "$pmem_kind" --arg plugin "$plugin" --arg watch_from "$watch_from" --arg backend "$backend" \
+	--arg pmem_kind "$pmem_kind" --arg pmem_mode "$pmem_mode" --arg plugin "$plugin" --arg watch_from "$watch_from" --arg backend "$backend" \
 	--arg pmem_base "$PMEM_BASE" --argjson pmem_bytes "$PMEM_BYTES" --arg pmem_size "$pmem_size" \
 	--arg image "$image" --argjson seed "$seed" --argjson widen "${widen:-0}" \
 	--arg crash_check "$crash_check" --argjson crash_samples "$crash_samples" \
@@ -249,7 +250,7 @@ jq -n --arg run_id "$RUN_ID" --argjson started "$START" --arg kernel "$KERNEL_DE
 	'{run_id: $run_id, started: $started, kernel: $kernel, kernel_variant: $kernel_variant,
 	  fs: $fs, scenarios: $scenarios, dax: $dax, qemu_version: $qemu_version,
 	  cpu_model: $cpu_model, cpus: $cpus, persist: $persist,
-	  nvdimm_persistence: $nvdimm_persistence, pmem_kind: $pmem_kind, plugin: $plugin, watch_from: $watch_from,
+	  nvdimm_persistence: $nvdimm_persistence, pmem_kind: $pmem_kind, pmem_mode: $pmem_mode, plugin: $plugin, watch_from: $watch_from,
 	  backend: $backend, pmem_base: $pmem_base, pmem_bytes: $pmem_bytes, pmem_size: $pmem_size,
 	  image: $image, seed: $seed, widen: $widen, crash_check: $crash_check,
 	  crash_samples: $crash_samples, crash_point_samples: $crash_point_samples,

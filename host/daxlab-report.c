@@ -407,6 +407,7 @@ static void run(FILE *f, json_t *s)
 	                                    "cpu_model",
 	                                    "cpu_flush_instructions",
 	                                    "pmem_kind",
+	                                    "pmem_mode",
 	                                    "persist",
 	                                    "guest_persistence_domain",
 	                                    "plugin",

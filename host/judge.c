@@ -1174,6 +1174,9 @@ int judge(const char *dir, const char *golden_dir)
 	json_object_set_new(
 	    s, "pmem_kind",
 	    json_string(*jstr(run, "pmem_kind") ? jstr(run, "pmem_kind") : "nvdimm"));
+	json_object_set_new(
+	    s, "pmem_mode",
+	    json_string(*jstr(run, "pmem_mode") ? jstr(run, "pmem_mode") : "fsdax"));
 	json_object_set_new(s, "persist", json_string(jstr(run, "persist")));
 	json_object_set_new(s, "nvdimm_persistence", json_string(jstr(run, "nvdimm_persistence")));
 	json_object_set_new(s, "guest_persistence_domain",

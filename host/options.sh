@@ -37,7 +37,7 @@ list_scenarios() {
 # ------------------------------------------------------------- parsing
 scenarios=() fs_arg=ext4 dax=1 kernel="" kvariant="" ksrc="" kseries="" modules="" cpu_model=max cpus=2
 mem=1G pmem_size=512M timeout=900 stimeout=300 results=${DAXLAB_RESULTS:-$TOP/results}
-persist="" pmem_kind=nvdimm plugin=persist crash_check="" image="" image_format=0 trace="" trace_filter=""
+persist="" pmem_kind=nvdimm pmem_mode=fsdax fs_given=0 plugin=persist crash_check="" image="" image_format=0 trace="" trace_filter=""
 crash_samples=8 crash_point_samples=1 crash_max_states=256 seed=1 iterations="" strict=0 widen="" write_cache="" latency=""
 latency_mode="" libvirt="" emit_xml=0 crash_every="" payload="" exec_cmd="" exec_given=0
 shell=0 timeout_given=0 record=0 cpus_given="" replay_dir="" LIBVIRT_ENSURE=0
@@ -100,7 +100,8 @@ parse_options() {
 			exit 0
 			;;
 		--scenario) need_arg "$@" && scenarios+=("$2") && shift ;;
-		--fs) need_arg "$@" && fs_arg=$2 && shift ;;
+		--fs) need_arg "$@" && fs_arg=$2 && fs_given=1 && shift ;;
+		--mode) need_arg "$@" && pmem_mode=$2 && shift ;;
 		--no-dax) dax=0 ;;
 		--persist) need_arg "$@" && persist=$2 && shift ;;
 		--pmem-kind) need_arg "$@" && pmem_kind=$2 && shift ;;
@@ -191,18 +192,22 @@ check_scenarios() {
 	if [ $shell = 1 ]; then
 		[ ${#scenarios[@]} -eq 0 ] || die "--shell runs no scenarios: drop --scenario"
 	elif [ ${#scenarios[@]} -eq 0 ] && [ $exec_given = 0 ]; then
-		mapfile -t scenarios < <("$TOP/scenarios/index.sh" --names default)
+		mapfile -t scenarios < <("$TOP/scenarios/index.sh" --names "$([ "$pmem_mode" = devdax ] && echo devdax || echo default)")
 	fi
 	for s in ${scenarios[@]+"${scenarios[@]}"}; do
 		line=$(scenario_line "$s") || die "no such scenario: $s (see --list)"
 		IFS=$'\t' read -r name bin groups needs crash desc <<<"$line"
 		case "$seen" in *" $name "*) continue ;; esac
+		if [ "$pmem_mode" = devdax ]; then
+			case ",$groups," in *,devdax,*) ;; *) die "--mode devdax: $name needs a filesystem (the devdax group: ./run.sh --list)" ;; esac
+		fi
 		seen="$seen$name "
 		SCEN_NAMES+=("$name")
 		SCEN_BINS+=("$bin")
 		[ "$needs" != pmem1 ] || NEEDS_PMEM1=1
 		if [ "$s" = "$crash_check" ] || [ "$name" = "$crash_check" ]; then
 			[ "$crash" != - ] || die "--crash-check: $name declares no crash expectations (daxlab-crash: in its header)"
+			[ "$pmem_mode" = fsdax ] || [ "$crash" = lines ] || die "--crash-check $name recovers a filesystem: not with --mode devdax"
 			crash_check=$name
 		fi
 	done
@@ -214,11 +219,26 @@ check_options() {
 	[[ "$pmem_size" =~ ^[0-9]{1,5}[MG]$ ]] || die "--pmem-size must look like 512M or 1G, not '$pmem_size'"
 	[[ "$mem" =~ ^[0-9]{1,6}[MG]$ ]] || die "--mem must look like 1G or 2048M, not '$mem'"
 	FS_LIST=()
+	case "$pmem_mode" in
+	fsdax) ;;
+	devdax)
+		# no filesystem: the scenarios map the device itself
+		[ $fs_given = 0 ] || die "--mode devdax has no filesystem: drop --fs"
+		[ $dax = 1 ] || die "--mode devdax is DAX by construction: drop --no-dax"
+		[ -z "$image" ] || die "--mode devdax: not with --image yet"
+		fs_arg=devdax
+		;;
+	*) die "unknown --mode: $pmem_mode (choose fsdax or devdax)" ;;
+	esac
 	IFS=, read -r -a fs_words <<<"$fs_arg"
 	for fs in ${fs_words[@]+"${fs_words[@]}"}; do
 		case "$fs" in
 		all) FS_LIST+=(ext4 xfs ext2) ;;
 		ext4 | xfs | ext2) FS_LIST+=("$fs") ;;
+		devdax)
+			[ "$pmem_mode" = devdax ] || die "unknown filesystem: devdax (that is --mode devdax)"
+			FS_LIST+=("$fs")
+			;;
 		*) die "unknown filesystem: $fs (choose ext4, xfs, ext2 or all)" ;;
 		esac
 	done
@@ -295,6 +315,7 @@ check_pmem_kind() {
 		;;
 	virtio-pmem)
 		# Durable when the host flushes its file: no persistence domain.
+		[ "$pmem_mode" = fsdax ] || die "--pmem-kind virtio-pmem: not with --mode devdax yet"
 		[ -z "$persist" ] || [ "$persist" = virtio ] ||
 			die "--persist $persist is for NV-DIMMs: virtio-pmem persists on the host's flush (its model is --persist virtio)"
 		persist=virtio NVDIMM_PERSISTENCE=""

@@ -62,7 +62,8 @@ int plan_parse(const char *json, size_t n, struct plan *p, char *err, size_t err
 		const char *fs = json_string_value(item);
 
 		if (!fs || !daxlab_fs_ok(fs) || plan_has_fs(p, fs)) {
-			errorf(err, errlen, "run.json: fs %zu is not ext4, xfs or ext2, once", i);
+			errorf(err, errlen,
+			       "run.json: fs %zu is not ext4, xfs, ext2 or devdax, once", i);
 			goto out;
 		}
 		strcpy(p->fs[p->nfs++], fs);

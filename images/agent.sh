@@ -13,6 +13,10 @@
 #                              scenario that declares kernel functions to delay
 #   daxlab.pmem_kind=KIND      nvdimm (NFIT) or virtio-pmem: the device under
 #                              test, at daxlab.pmem_base
+#   daxlab.mode=devdax         run.sh --mode devdax: a device-dax namespace
+#                              (/dev/daxN.0, 2 MiB aligned) and no filesystem;
+#                              daxlab.fs is then "devdax" and scenarios run in
+#                              a tmpfs directory with DAXLAB_DEVDAX set
 #   daxlab.shell=1             run.sh --shell: after each mount, an interactive
 #                              shell on the console in /mnt/dax/shell; its exit
 #                              goes on (unmount, next fs, power off)
@@ -93,6 +97,7 @@ daxlab-mark watch
 if [ -d "/lib/modules/$(uname -r)" ]; then
 	mods="crc32c_generic libnvdimm nfit nd_pmem dax_pmem"
 	[ "$(cmdarg pmem_kind)" != virtio-pmem ] || mods="$mods virtio_pci virtio_pmem"
+	[ "$(cmdarg mode)" != devdax ] || mods="$mods device_dax"
 	for m in $mods; do
 		modprobe -q "$m" 2>/dev/null || true
 	done
@@ -215,7 +220,20 @@ export DAXLAB_REGION="$REGION"
 # The raw namespace only gives a non-DAX block device: make it fsdax. A kept
 # image (daxlab.keep=1, run.sh --image) is fsdax already: leave it alone.
 KEEP=$(cmdarg keep)
-if [ "$KEEP" = 1 ] && ndctl list -N 2>/dev/null | grep -q '"mode":"fsdax"'; then
+DEVDAX=""
+if [ "$(cmdarg mode)" = devdax ]; then
+	if ! ndctl create-namespace -f -e "$NS" -m devdax --map=mem --align 2M >/tmp/ndctl.out 2>&1; then
+		cat /tmp/ndctl.out >/dev/console
+		die "ndctl create-namespace -m devdax failed"
+	fi
+	DEVDAX=/dev/dax${REGION#region}.0
+	tries=0
+	until [ -c "$DEVDAX" ]; do
+		tries=$((tries + 1))
+		[ $tries -gt 100 ] && die "$DEVDAX did not appear (is device_dax in the initramfs?)"
+		sleep 0.1
+	done
+elif [ "$KEEP" = 1 ] && ndctl list -N 2>/dev/null | grep -q '"mode":"fsdax"'; then
 	ndctl list -N >/tmp/ndctl.out 2>&1
 	say "kept image: namespace already fsdax"
 elif ! ndctl create-namespace -f -e "$NS" -m fsdax --map=mem >/tmp/ndctl.out 2>&1; then
@@ -223,7 +241,7 @@ elif ! ndctl create-namespace -f -e "$NS" -m fsdax --map=mem >/tmp/ndctl.out 2>&
 	die "ndctl create-namespace failed"
 fi
 tries=0
-until [ -b "/dev/$PMEM" ]; do
+until [ -n "$DEVDAX" ] || [ -b "/dev/$PMEM" ]; do
 	tries=$((tries + 1))
 	[ $tries -gt 100 ] && die "/dev/$PMEM did not appear"
 	sleep 0.1
@@ -245,7 +263,7 @@ if [ -n "$WRITE_CACHE" ]; then
 fi
 # Where the block device's data starts on the NV-DIMM (after the fsdax info
 # block): the pfn device's resource, for crash images cut to the filesystem.
-for d in /sys/bus/nd/devices/pfn*; do
+for d in /sys/bus/nd/devices/pfn* /sys/bus/nd/devices/dax*; do
 	[ -f "$d/resource" ] && [ "$(cat "$d/namespace" 2>/dev/null)" = "$NS" ] &&
 		echo "$(basename "$d") resource=$(cat "$d/resource") size=$(cat "$d/size")"
 done >/tmp/pfn.txt 2>/dev/null
@@ -278,6 +296,11 @@ trace_off() { # NAME
 # mkfs and mount one filesystem; prints the reason on failure.
 mount_fs() { # FS
 	umount /mnt/dax 2>/dev/null
+	# --mode devdax: no filesystem, the scenarios' directories are on tmpfs
+	if [ "$1" = devdax ]; then
+		mkdir -p /tmp/devdax
+		return 0
+	fi
 	# A kept image with this filesystem on it is mounted as it is.
 	if [ "$KEEP" = 1 ] && [ "$(blkid -s TYPE -o value "/dev/$PMEM" 2>/dev/null)" = "$1" ]; then
 		mkfs_skip=1
@@ -352,7 +375,13 @@ run_pass() { # LIST
 			fs_status=$?
 		fi
 		dax_on=0
-		if [ $fs_status = 0 ]; then
+		if [ $fs_status = 0 ] && [ "$fs" = devdax ]; then
+			# device dax is DAX by construction: a dax character device
+			dax_on=0
+			[ -c "$DEVDAX" ] && [ -e "/sys/bus/dax/devices/${DEVDAX#/dev/}" ] && dax_on=1
+			say "[$fs] $DEVDAX: no filesystem, dax=$dax_on"
+			[ "$dax_on" = 1 ] || fs_status=1 fs_reason="no device dax at $DEVDAX"
+		elif [ $fs_status = 0 ]; then
 			touch /mnt/dax/.daxlab-probe
 			dax_on=$(dax-probe /mnt/dax/.daxlab-probe 2>/tmp/probe.err | sed 's/dax=//')
 			rm -f /mnt/dax/.daxlab-probe
@@ -398,6 +427,7 @@ run_pass() { # LIST
 				continue
 			fi
 			dir=/mnt/dax/$name
+			[ "$fs" != devdax ] || dir=/tmp/devdax/$name
 			mkdir -p "$dir"
 			witness=/tmp/witness/$name-$fs
 			mkdir -p "$witness"
@@ -439,7 +469,7 @@ run_pass() { # LIST
 				sh -c 'echo $PPID' >/tmp/waiter.pid
 				# shellcheck disable=SC2016 # $0 and $DAXLAB_DIR expand in the inner sh
 				# (the scenario gets no descriptor of the host's ports)
-				DAXLAB_DIR=$dir DAXLAB_FS=$fs DAXLAB_SEQ=$((n + 1)) DAXLAB_WITNESS_DIR=$witness timeout -s KILL "$STIMEOUT" \
+				DAXLAB_DIR=$dir DAXLAB_FS=$fs DAXLAB_SEQ=$((n + 1)) DAXLAB_WITNESS_DIR=$witness DAXLAB_DEVDAX=$DEVDAX timeout -s KILL "$STIMEOUT" \
 					sh -c 'cd "$DAXLAB_DIR" && exec "$0"' "/scenarios/$scen" 2>/dev/console 3>&- 4>&-
 				echo $? >/tmp/rc
 			) | sh -c 'echo $$ >/tmp/tee.pid && exec tee /tmp/last.tap' | sed 's/^/    /' >&3

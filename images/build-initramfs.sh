@@ -67,7 +67,7 @@ kver=$(cat "$kdir/kver")
 moddir=$kdir/lib/modules/$kver
 
 # Modules the agent loads, and what they pull in.
-MODULES="crc32c_generic libnvdimm nfit nd_pmem nd_btt dax_pmem virtio_pci virtio_pmem ext4 xfs brd"
+MODULES="crc32c_generic libnvdimm nfit nd_pmem nd_btt dax_pmem device_dax virtio_pci virtio_pmem ext4 xfs brd"
 # Host programs copied with their shared libraries.
 PROGRAMS="/bin/kmod /usr/bin/ndctl /sbin/mke2fs /sbin/mkfs.xfs /usr/sbin/xfs_io /sbin/e2fsck /usr/sbin/xfs_repair /sbin/blkid"
 

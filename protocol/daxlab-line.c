@@ -36,9 +36,16 @@ static bool is_word_char(char c)
 	       c == '_' || c == ',' || c == ':' || c == '+' || c == '-';
 }
 
+/* What a scenario runs on: a filesystem, or devdax (run.sh --mode devdax). */
+static const char *const fs_names[] = {"ext4", "xfs", "ext2", "devdax"};
+#define NFS_NAMES (sizeof(fs_names) / sizeof(fs_names[0]))
+
 bool daxlab_fs_ok(const char *fs)
 {
-	return !strcmp(fs, "ext4") || !strcmp(fs, "xfs") || !strcmp(fs, "ext2");
+	for (size_t i = 0; i < NFS_NAMES; i++)
+		if (!strcmp(fs, fs_names[i]))
+			return true;
+	return false;
 }
 
 static bool name_ok(const char *s)
@@ -338,10 +345,10 @@ static bool match(const char *pat, const char *name, struct daxlab_file_name *ou
 			continue;
 		}
 		if (spec == 'f') {
-			const char *fs[] = {"ext4", "xfs", "ext2"};
+			const char *const *fs = fs_names;
 			bool found = false;
 
-			for (size_t i = 0; i < 3 && !found; i++) {
+			for (size_t i = 0; i < NFS_NAMES && !found; i++) {
 				size_t l = strlen(fs[i]);
 
 				if (!strncmp(name, fs[i], l) && strncmp(name + l, pat, 1) == 0) {

@@ -100,7 +100,7 @@ enum daxlab_scope {
  *   X  a hexadecimal number, "0x" and 1-16 digits
  *   W  a word: 1 to DAXLAB_CAP_WORD of [A-Za-z0-9._,:+-]
  *   N  a scenario name: [a-z0-9][a-z0-9-]*, at most DAXLAB_CAP_NAME
- *   F  a filesystem: ext4, xfs or ext2
+ *   F  a filesystem: ext4, xfs or ext2, or devdax (no filesystem: --mode devdax)
  *   S  a status: pass, fail, skip or timeout
  *   B  0 or 1
  *   T  free text to the end of the line: printable ASCII, at most

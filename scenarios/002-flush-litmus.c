@@ -10,7 +10,7 @@
  * plugin's counts for the same window, which must match exactly.
  * Without the plugin the marker is a NOP and the program still passes.
  *
- * daxlab-groups: litmus
+ * daxlab-groups: litmus devdax
  */
 #include <cpuid.h>
 #include <errno.h>
@@ -74,6 +74,7 @@ int main(void)
 	uint64_t seq = strtoull(getenv("DAXLAB_SEQ") ? getenv("DAXLAB_SEQ") : "0", NULL, 10);
 	uint64_t window = seq * 1000 + 1, lock_target = 0, xchg_target = 0;
 	unsigned char *map;
+	size_t maplen;
 	cpu_set_t one;
 	int fd;
 
@@ -88,16 +89,14 @@ int main(void)
 	CPU_SET(0, &one);
 	sched_setaffinity(0, sizeof(one), &one);
 
-	fd = open("litmus", O_RDWR | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || ftruncate(fd, FILE_SIZE) != 0)
-		tap_bail("cannot create the litmus file: %s", strerror(errno));
-	map = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	/* A file on the DAX mount, or the device dax itself (--mode devdax). */
+	map = daxenv_map("litmus", FILE_SIZE, &fd, &maplen);
 	if (map == MAP_FAILED)
-		tap_bail("mmap: %s", strerror(errno));
+		tap_bail("cannot map the litmus memory: %s", strerror(errno));
 	/* Fault every page in before the window opens. */
 	for (unsigned off = 0; off < FILE_SIZE; off += 4096)
 		map[off] = 1;
-	tap_ok(daxenv_is_dax("litmus") == 1, "the litmus file is DAX");
+	tap_ok(daxenv_map_is_dax(fd, "litmus") == 1, "the litmus mapping is DAX");
 
 	daxlab_mark(DAXLAB_MARK_WINDOW_BEGIN, window);
 	/* Stores: one per line over the first 96 lines. */
@@ -148,8 +147,9 @@ int main(void)
 	tap_ok(((volatile uint64_t *)map)[0] == 0 &&
 	           ((volatile uint64_t *)(map + 95 * LINE))[0] == 95,
 	       "stored values read back");
-	munmap(map, FILE_SIZE);
+	munmap(map, maplen);
 	close(fd);
-	unlink("litmus");
+	if (!daxenv_devdax())
+		unlink("litmus");
 	tap_finish();
 }

@@ -21,8 +21,12 @@
  * (the kernel's promise that CPU flushes suffice) must be refused there
  * (EOPNOTSUPP), while an NV-DIMM with a persistence domain grants it
  * (ext2 too: the ext4 driver mounts it here).
+ * On device dax (--mode devdax, no filesystem): the lines are at the
+ * device's own offsets, the old bytes are made durable by CLWB + SFENCE
+ * alone, and r4 is written back with CLFLUSH (msync has nothing to flush
+ * there); the expectations are those of the NV-DIMM's domain.
  *
- * daxlab-groups: litmus crash
+ * daxlab-groups: litmus crash devdax
  * daxlab-crash: lines
  */
 #include <errno.h>
@@ -61,7 +65,7 @@ struct region {
 static const struct region R1 = {"r1-store", 0 * LINE, 0x11, 0x12};
 static const struct region R2 = {"r2-clwb-sfence", 1 * LINE, 0x21, 0x22};
 static const struct region R3 = {"r3-clwb-nofence", 2 * LINE, 0x31, 0x32};
-static const struct region R4 = {"r4-msync", PAGE, 0x41, 0x42};
+static struct region R4 = {"r4-msync", PAGE, 0x41, 0x42}; /* r4-clflush on devdax */
 
 static void fill(unsigned char *p, uint8_t b)
 {
@@ -98,6 +102,8 @@ int main(void)
 	unsigned long long cp1 = seq * 1000 + 1, cp2 = seq * 1000 + 2;
 	const struct region *all[] = {&R1, &R2, &R3, &R4};
 	unsigned char buf[2 * PAGE], *map;
+	const char *devdax = daxenv_devdax();
+	size_t maplen = sizeof(buf);
 	char domain[64] = "", provider[64] = "";
 	long long dev[4];
 	bool eadr, virtio, found = true;
@@ -121,22 +127,34 @@ int main(void)
 	CPU_SET(0, &one);
 	sched_setaffinity(0, sizeof(one), &one);
 
-	/* Old content, durable through the filesystem. */
-	memset(buf, 0, sizeof(buf));
-	for (unsigned i = 0; i < 4; i++)
-		memset(buf + all[i]->off, all[i]->old_b, LINE);
-	fd = open("litmus", O_RDWR | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || pwrite(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf) || fsync(fd) != 0)
-		tap_bail("cannot write the litmus file: %s", strerror(errno));
-	for (unsigned i = 0; i < 4; i++) {
-		dev[i] = daxenv_device_offset(fd, all[i]->off, LINE);
-		found &= dev[i] >= 0;
+	if (devdax) {
+		/* No filesystem: the lines are at their own offsets of the device,
+		 * and the old bytes are made durable by the CPU below. */
+		R4.name = "r4-clflush";
+		map = daxenv_map("litmus", sizeof(buf), &fd, &maplen);
+		if (map == MAP_FAILED)
+			tap_bail("cannot map %s: %s", devdax, strerror(errno));
+		for (unsigned i = 0; i < 4; i++)
+			dev[i] = all[i]->off;
+	} else {
+		/* Old content, durable through the filesystem. */
+		memset(buf, 0, sizeof(buf));
+		for (unsigned i = 0; i < 4; i++)
+			memset(buf + all[i]->off, all[i]->old_b, LINE);
+		fd = open("litmus", O_RDWR | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0 || pwrite(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf) ||
+		    fsync(fd) != 0)
+			tap_bail("cannot write the litmus file: %s", strerror(errno));
+		for (unsigned i = 0; i < 4; i++) {
+			dev[i] = daxenv_device_offset(fd, all[i]->off, LINE);
+			found &= dev[i] >= 0;
+		}
+		map = mmap(NULL, sizeof(buf), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (map == MAP_FAILED)
+			tap_bail("mmap: %s", strerror(errno));
 	}
-	tap_ok(found, "FIEMAP located the litmus lines on the device");
-	map = mmap(NULL, sizeof(buf), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		tap_bail("mmap: %s", strerror(errno));
-	tap_ok(daxenv_is_dax("litmus") == 1, "the litmus file is DAX");
+	tap_ok(found, "the litmus lines were located on the device");
+	tap_ok(daxenv_map_is_dax(fd, "litmus") == 1, "the litmus mapping is DAX");
 	/* Write-fault the pages in with the old bytes and make them durable. */
 	for (unsigned i = 0; i < 4; i++) {
 		fill(map + all[i]->off, all[i]->old_b);
@@ -146,7 +164,9 @@ int main(void)
 	daxlab_mark(DAXLAB_MARK_CHECKPOINT, cp1);
 
 	fill(map + R4.off, R4.new_b);
-	if (msync(map + PAGE, PAGE, MS_SYNC) != 0)
+	if (devdax)
+		__asm__ volatile("clflush (%0)" ::"r"(map + R4.off) : "memory");
+	else if (msync(map + PAGE, PAGE, MS_SYNC) != 0)
 		tap_bail("msync: %s", strerror(errno));
 	fill(map + R1.off, R1.new_b);
 	fill(map + R2.off, R2.new_b);
@@ -174,18 +194,20 @@ int main(void)
 	tap_ok(map[R1.off] == R1.new_b && map[R3.off + 63] == R3.new_b && map[R4.off] == R4.new_b,
 	       "the guest sees its new bytes");
 	{
+		size_t len = devdax ? DAXENV_DEVDAX_ALIGN : PAGE;
 		void *sync =
-		    mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
+		    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
 		int err = sync == MAP_FAILED ? errno : 0;
 
 		tap_diag("MAP_SYNC: %s", err ? strerror(err) : "granted");
 		tap_ok(virtio ? err == EOPNOTSUPP : err == 0,
 		       "MAP_SYNC is granted where CPU flushes persist, refused where not");
 		if (!err)
-			munmap(sync, PAGE);
+			munmap(sync, len);
 	}
-	munmap(map, sizeof(buf));
+	munmap(map, maplen);
 	close(fd);
-	unlink("litmus");
+	if (!devdax)
+		unlink("litmus");
 	tap_finish();
 }

@@ -1,4 +1,5 @@
-"""Kinds of persistent memory other than the NFIT NV-DIMM (run.sh --pmem-kind).
+"""Kinds of persistent memory other than the NFIT NV-DIMM (run.sh --pmem-kind),
+and device dax (--mode devdax).
 
 One boot per kind runs the litmus trio (dax-basics, flush-litmus, and
 persist-litmus under --crash-check) and the test checks what makes the kind
@@ -15,10 +16,10 @@ from conftest import TOP
 CRASH = TOP / ".cache" / "build" / "emulator" / "daxlab-crash"
 
 
-def durable_lines(run, checkpoint):
+def durable_lines(run, checkpoint, fs="ext4"):
     """persist-litmus's lines in the durable-only state at CHECKPOINT:
     name -> 'old' or 'new' (or the bytes when neither)."""
-    spec = (run.dir / "crash" / "persist-litmus-ext4.spec").read_text().splitlines()
+    spec = (run.dir / "crash" / f"persist-litmus-{fs}.spec").read_text().splitlines()
     image = run.dir / f"cp{checkpoint}.img"
     subprocess.run([str(CRASH), "image", str(run.dir / "pmem-log.bin"), "--checkpoint", str(checkpoint),
                     "-o", str(image)], check=True, timeout=120)
@@ -55,3 +56,21 @@ def test_virtio_pmem_persists_on_the_host_flush_only(daxlab):
     hf = stats["host_flush"]
     assert hf["doorbell"] == "virtio-pci-notify-virtio-pmem" and hf["doorbell"] in hf["io_regions_seen"]
     assert hf["doorbell_stores"] > 0 and stats["persistence"]["host_flushes"] == hf["doorbell_stores"]
+
+
+def test_devdax_runs_the_litmus_pair_on_the_device_itself(daxlab):
+    run = daxlab("--mode", "devdax", "--scenario", "flush-litmus", "--crash-check", "persist-litmus")
+    assert run.rc == 0, run
+    s = run.summary
+    assert s["pmem_kind"] == "nvdimm" and s["pmem_mode"] == "devdax" and s["fs"] == ["devdax"], s
+    assert [(x["name"], x["fs"], x["status"], x["dax"]) for x in s["scenarios"]] == [
+        ("flush-litmus", "devdax", "pass", True), ("persist-litmus", "devdax", "pass", True)]
+    ns = json.loads((run.dir / "ndctl-namespace.json").read_text())
+    assert ns["mode"] == "devdax" and ns["daxregion"]["devices"][0]["chardev"] == "dax0.0", ns
+    # the device's data starts after its info block: the lines are found there
+    assert (run.dir / "pmem-data.txt").read_text().startswith("dax0.0 resource=0x100200000 ")
+    cc = run.scenario("persist-litmus", "devdax")["crash_check"]
+    assert cc["failures"] == 0 and cc["states_checked"] >= 4, cc
+    seq = 2
+    assert durable_lines(run, seq * 1000 + 2, "devdax") == {"r1-store": "old", "r2-clwb-sfence": "new",
+                                                            "r3-clwb-nofence": "old", "r4-clflush": "new"}

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "tap.h"
@@ -30,6 +32,58 @@ int daxenv_is_dax(const char *path)
 		return -1;
 	}
 	return (stx.stx_attributes & STATX_ATTR_DAX) ? 1 : 0;
+}
+
+const char *daxenv_devdax(void)
+{
+	const char *d = getenv("DAXLAB_DEVDAX");
+
+	return d && *d ? d : NULL;
+}
+
+void *daxenv_map(const char *name, size_t len, int *fd, size_t *maplen)
+{
+	const char *dev = daxenv_devdax();
+	void *map;
+
+	if (dev) {
+		len = (len + DAXENV_DEVDAX_ALIGN - 1) / DAXENV_DEVDAX_ALIGN * DAXENV_DEVDAX_ALIGN;
+		*fd = open(dev, O_RDWR);
+	} else {
+		*fd = open(name, O_RDWR | O_CREAT | O_TRUNC, 0644);
+		if (*fd >= 0 && ftruncate(*fd, (off_t)len) != 0) {
+			int e = errno;
+
+			close(*fd);
+			errno = e;
+			*fd = -1;
+		}
+	}
+	if (*fd < 0)
+		return MAP_FAILED;
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	*maplen = len;
+	return map;
+}
+
+int daxenv_map_is_dax(int fd, const char *name)
+{
+	char link[PATH_MAX], path[64];
+	struct stat st;
+	ssize_t n;
+
+	if (!daxenv_devdax())
+		return daxenv_is_dax(name);
+	if (fstat(fd, &st) != 0 || !S_ISCHR(st.st_mode))
+		return 0;
+	/* /sys/dev/char/MAJ:MIN/subsystem -> .../class/dax (or bus/dax) */
+	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/subsystem", major(st.st_rdev),
+	         minor(st.st_rdev));
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return -1;
+	link[n] = 0;
+	return strcmp(strrchr(link, '/') ? strrchr(link, '/') + 1 : link, "dax") == 0;
 }
 
 long daxenv_cached_kb(void)

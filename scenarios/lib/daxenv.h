@@ -13,6 +13,25 @@
 
 /* 1 if @path has STATX_ATTR_DAX, 0 if not, -1 (errno set) if unknown. */
 int daxenv_is_dax(const char *path);
+/*
+ * --mode devdax: the device-dax character device the agent made
+ * ($DAXLAB_DEVDAX, e.g. /dev/dax0.0), or NULL under a filesystem.
+ */
+const char *daxenv_devdax(void);
+/* Device dax maps in multiples of its alignment (the agent makes it 2 MiB). */
+#define DAXENV_DEVDAX_ALIGN (2u << 20)
+/*
+ * A shared read-write mapping of @len bytes of the memory under test: a new
+ * file @name of that size in the cwd (fsdax), or the start of the device
+ * dax (--mode devdax: @len rounded up to DAXENV_DEVDAX_ALIGN). Sets *fd and
+ * *maplen (what to munmap); MAP_FAILED with errno on failure.
+ */
+void *daxenv_map(const char *name, size_t len, int *fd, size_t *maplen);
+/*
+ * 1 if what daxenv_map() mapped is DAX: the file has STATX_ATTR_DAX, or
+ * @fd is a device-dax character device; else 0 (-1: cannot tell).
+ */
+int daxenv_map_is_dax(int fd, const char *name);
 /* "Cached:" from /proc/meminfo in KiB, or -1. */
 long daxenv_cached_kb(void);
 /* Lines of the tracefs buffer whose event name is @event ("dax_pte_fault"),
