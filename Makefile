@@ -25,6 +25,13 @@ GUEST_LIB := scenarios/lib/tap.c scenarios/lib/daxenv.c scenarios/lib/race.c sce
 PROTO_HDR := protocol/daxlab-protocol.h protocol/daxlab-marker.h
 PROTO_SRC := protocol/daxlab-line.c
 GUEST_HDR := scenarios/lib/tap.h scenarios/lib/daxenv.h scenarios/lib/race.h scenarios/lib/versions.h $(PROTO_HDR)
+# PMDK scenarios (group pmdk) link Debian's libpmemobj dynamically: its
+# static archives need libndctl and libdaxctl, which have none; the
+# initramfs carries the shared libraries of every dynamic scenario.
+PMDK_SRC := $(shell grep -l '^ \* daxlab-groups:.* pmdk' $(SCENARIO_SRC))
+PMDK_BIN := $(patsubst scenarios/%.c,$(GUEST)/scenarios/%,$(PMDK_SRC))
+PMDK_LIB := scenarios/lib/pmemobj-record.c
+GUEST_LINK := -static
 TOOLS_BIN := $(GUEST)/tools/dax-probe $(GUEST)/tools/daxlab-mark $(GUEST)/tools/daxlab-emit
 # The zero-page window's stand-alone reproducer (docs/), built so it cannot rot.
 REPRO_BIN := $(BUILD)/docs/zero-page-repro
@@ -97,10 +104,14 @@ $(PLUGIN): $(PLUGIN_SRC) $(wildcard emulator/*.h) $(PROTO_HDR)
 	$(CC) $(CSTD) $(CFLAGS) -shared -fPIC -pthread -I"$$inc" -Iemulator \
 		$$(pkg-config --cflags glib-2.0) -o $@ $(PLUGIN_SRC) $(JSON_LIBS)
 
-# Guest programs are static: the initramfs has no matching libc for them.
+# Guest programs are static (the initramfs has no libc but what its
+# copied programs bring), but for the PMDK scenarios.
+$(PMDK_BIN): GUEST_LINK :=
+$(PMDK_BIN): GUEST_EXTRA := $(PMDK_LIB) -lpmemobj -lpmem
+$(PMDK_BIN): $(PMDK_LIB) $(PMDK_LIB:.c=.h)
 $(GUEST)/scenarios/%: scenarios/%.c $(GUEST_LIB) $(GUEST_HDR)
 	@mkdir -p $(@D)
-	$(CC) $(CSTD) $(CFLAGS) -Iscenarios -static -pthread -o $@ $< $(GUEST_LIB)
+	$(CC) $(CSTD) $(CFLAGS) -Iscenarios $(GUEST_LINK) -pthread -o $@ $< $(GUEST_LIB) $(GUEST_EXTRA)
 	@# The kernel functions the scenario wants delayed by run.sh --widen
 	@# (several "daxlab-widen:" lines add up)
 	@sed -n 's/^ \* daxlab-widen: *//p' $< | paste -sd, - >$@.widen; [ -s $@.widen ] || rm -f $@.widen

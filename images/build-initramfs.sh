@@ -79,7 +79,7 @@ hash=$(
 		find "$bindir" ${extra:+"$extra"} -type f -print0 | sort -z | xargs -0 sha256sum
 		echo "$kver"
 		[ -d "$moddir" ] && find "$moddir" -maxdepth 1 -name 'modules.order' -exec sha256sum {} +
-		dpkg-query -W -f='${Package} ${Version}\n' busybox-static kmod ndctl e2fsprogs xfsprogs libc6
+		dpkg-query -W -f='${Package} ${Version}\n' busybox-static kmod ndctl e2fsprogs xfsprogs libc6 libpmemobj1 libpmem1
 	} | sha256sum | cut -c1-16
 )
 out=$cache/initramfs/initramfs-$kver-$hash.cpio.gz
@@ -102,12 +102,15 @@ for applet in $("$stage/bin/busybox" --list); do
 	[ -e "$stage/bin/$applet" ] || ln -s busybox "$stage/bin/$applet"
 done
 
-copy_with_libs() { # PROGRAM DEST
-	cp -L "$1" "$stage$2"
+copy_libs() { # PROGRAM: its shared libraries (none for a static one)
 	ldd "$1" 2>/dev/null | awk '/=> \//{print $3} /^\t\/lib/{print $1}' | while read -r lib; do
 		mkdir -p "$stage$(dirname "$lib")"
 		[ -e "$stage$lib" ] || cp -L "$lib" "$stage$lib"
 	done
+}
+copy_with_libs() { # PROGRAM DEST
+	cp -L "$1" "$stage$2"
+	copy_libs "$1"
 }
 for p in $PROGRAMS; do
 	[ -x "$p" ] || {
@@ -143,6 +146,10 @@ fi
 cp "$here/agent.sh" "$stage/init"
 chmod 755 "$stage/init"
 cp "$bindir"/scenarios/* "$stage/scenarios/"
+# The PMDK scenarios are dynamic (libpmemobj has no static build here).
+for f in "$bindir"/scenarios/*; do
+	copy_libs "$f"
+done
 cp "$bindir"/tools/* "$stage/usr/bin/"
 if [ -n "$extra" ]; then
 	mkdir -p "$stage/lib/daxlab"

@@ -12,7 +12,7 @@ Installs daxlab's host dependencies with apt-get (Debian 12, as root):
 QEMU 10.x from bookworm-backports (the apt source is added if missing),
 busybox-static, kmod, cpio, ndctl, e2fsprogs, xfsprogs, libglib2.0-dev,
 libjansson-dev and jq (the host reads and writes its JSON with them),
-python3-pytest, gnuplot-nox (the latency model's plot), plus gcc, make,
+libpmemobj-dev and libpmem-dev (PMDK, for the pmdk scenarios), python3-pytest, gnuplot-nox (the latency model's plot), plus gcc, make,
 xz-utils and pkg-config.
 
   --tests   also what only the tests need: chromium (report.html is
@@ -47,7 +47,7 @@ done
 # Packages from bookworm itself.
 BASE_PKGS="busybox-static kmod cpio ndctl e2fsprogs xfsprogs libglib2.0-dev
 libjansson-dev jq python3-pytest gcc make xz-utils pkg-config dpkg-dev
-ca-certificates shellcheck clang-format gnuplot-nox"
+ca-certificates shellcheck clang-format gnuplot-nox libpmemobj-dev libpmem-dev"
 [ $tests = 0 ] || BASE_PKGS="$BASE_PKGS chromium clang libclang-rt-14-dev"
 # Packages that must come from bookworm-backports (QEMU 10.x).
 BPO_PKGS="qemu-system-x86 qemu-utils"
