@@ -141,6 +141,48 @@ def test_a_failing_crash_state_is_kept_and_the_next_still_checked(daxlab):
     assert {r.split(" version=")[1].split()[0] for r in later} == {"0", "1"}, reports
 
 
+def test_pmemobj_transactions_recover_whole_in_every_crash_state(daxlab):
+    # PMDK as a payload: libpmemobj (dynamic, its libraries in the
+    # initramfs) on the DAX mount; each of versions 1..3 is one
+    # transaction, and its commit is durable: every crash point inside a
+    # transaction recovers (pmemobj_open replays the undo log) the old or
+    # the new version, every checkpoint exactly its own.
+    run = daxlab("--crash-check", "pmemobj-tx")
+    assert run.rc == 0, run
+    sc = run.scenario("pmemobj-tx", "ext4")
+    assert sc["dax"] is True, sc
+    cc = sc["crash_check"]
+    assert cc["marked_checkpoints"] == 4 and cc["crash_points"] >= 3 and cc["failures"] == 0, cc
+    assert cc["states_checked"] == cc["states_unique"] and cc["states_dropped"] == 0, cc
+    assert cc["boots"] == 1, cc
+    reports = _recover_reports(run, "pmemobj-tx", "ext4")
+    assert len(reports) == cc["states_checked"]
+    assert all(" mount=ok " in r and " fsck=0 " in r for r in reports), reports
+    assert {r.split(" version=")[1].split()[0] for r in reports} == {"0", "1", "2", "3"}, reports
+    # libpmemobj flushed from user space (clwb) on the DAX mapping
+    c = json.loads((run.dir / "pmem-stats.json").read_text())["counters"]
+    assert c["clwb"] > 0 and c["sfence"] > 0, c
+
+
+def test_pmemobj_updates_without_a_transaction_fail_the_crash_check(daxlab):
+    # selftest-pmemobj-noflush updates the record with plain stores and
+    # still claims each version durable: the states of those checkpoints
+    # recover version 0 (nothing written back) or a torn record.
+    run = daxlab("--crash-check", "selftest-pmemobj-noflush")
+    assert run.rc == 1, run
+    sc = run.scenario("selftest-pmemobj-noflush", "ext4")
+    cc = sc["crash_check"]
+    assert sc["status"] == "fail" and cc["failures"] >= 3 and cc["boots"] == 1, cc
+    report = (run.dir / cc["report"]).read_text()
+    fails = [l for l in report.splitlines() if l.startswith("FAIL ")]
+    assert fails and not any(" checkpoint=1001 " in l for l in fails), report
+    assert any("data is version 0, expected version 1" in l for l in fails), report
+    assert any("data is version torn, expected version" in l for l in fails), report
+    reports = _recover_reports(run, "selftest-pmemobj-noflush", "ext4")
+    assert len(reports) == cc["states_checked"]
+    assert all(" mount=ok " in r and " fsck=0 " in r for r in reports), reports
+
+
 def test_crash_check_catches_a_kernel_that_skips_its_flush(daxlab):
     run = daxlab("--crash-check", "persist-litmus", "--guest-write-cache", "0")
     assert run.rc == 1, run
