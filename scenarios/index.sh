@@ -23,7 +23,7 @@ usage: scenarios/index.sh [--names GROUP]
 Without options: every scenario, one line each, tab-separated:
 name, binary, groups, needs, crash, description.
 --names GROUP: the names of the scenarios in GROUP (default, series, devdax,
-litmus, crash, perf, selftest), one a line.
+litmus, crash, perf, selftest, pmdk), one a line.
 USAGE
 }
 
