@@ -13,14 +13,9 @@
 
 PMEMobjpool *record_create(void)
 {
-	/* QEMU's NV-DIMM has no unsafe shutdown count: without this,
-	 * pmemobj_create refuses a pool on it. */
-	int sds = 0;
 	PMEMobjpool *pop;
 	int fd;
 
-	if (pmemobj_ctl_set(NULL, "sds.at_create", &sds) != 0)
-		tap_bail("pmemobj_ctl_set sds.at_create: %s", pmemobj_errormsg());
 	unlink(RECORD_POOL);
 	pop = pmemobj_create(RECORD_POOL, RECORD_LAYOUT, PMEMOBJ_MIN_POOL, 0644);
 	if (!pop)
