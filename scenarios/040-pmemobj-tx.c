@@ -13,8 +13,10 @@
  * version or the new one, never a torn record. "pmemobj-tx --recover"
  * (the recovery guest, on a mount without DAX) opens the pool and names
  * the version it finds. Linked against Debian's shared libpmemobj.
+ * Under --mode devdax the pool is the device dax itself (no crash check
+ * there: recovery needs a filesystem to mount).
  *
- * daxlab-groups: crash pmdk
+ * daxlab-groups: crash pmdk devdax
  * daxlab-crash: recover
  */
 #include <errno.h>
@@ -56,7 +58,7 @@ int main(int argc, char **argv)
 	daxlab_mark(DAXLAB_MARK_CRASH_END, seq);
 	tap_ok(aborted == 0, "every transaction committed");
 	pmemobj_close(pop);
-	pop = pmemobj_open(RECORD_POOL, RECORD_LAYOUT);
+	pop = pmemobj_open(record_pool(), RECORD_LAYOUT);
 	tap_ok(pop && record_version(record_of(pop)) == (int)RECORD_VERSIONS - 1,
 	       "the reopened pool holds the last version");
 	if (pop)

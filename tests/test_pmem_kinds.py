@@ -58,13 +58,15 @@ def test_virtio_pmem_persists_on_the_host_flush_only(daxlab):
     assert hf["doorbell_stores"] > 0 and stats["persistence"]["host_flushes"] == hf["doorbell_stores"]
 
 
-def test_devdax_runs_the_litmus_pair_on_the_device_itself(daxlab):
-    run = daxlab("--mode", "devdax", "--scenario", "flush-litmus", "--crash-check", "persist-litmus")
+def test_devdax_runs_the_litmus_pair_and_a_pmemobj_pool_on_the_device_itself(daxlab):
+    run = daxlab("--mode", "devdax", "--scenario", "flush-litmus", "--crash-check", "persist-litmus",
+                 "--scenario", "pmemobj-tx")
     assert run.rc == 0, run
     s = run.summary
     assert s["pmem_kind"] == "nvdimm" and s["pmem_mode"] == "devdax" and s["fs"] == ["devdax"], s
     assert [(x["name"], x["fs"], x["status"], x["dax"]) for x in s["scenarios"]] == [
-        ("flush-litmus", "devdax", "pass", True), ("persist-litmus", "devdax", "pass", True)]
+        ("flush-litmus", "devdax", "pass", True), ("persist-litmus", "devdax", "pass", True),
+        ("pmemobj-tx", "devdax", "pass", True)]
     ns = json.loads((run.dir / "ndctl-namespace.json").read_text())
     assert ns["mode"] == "devdax" and ns["daxregion"]["devices"][0]["chardev"] == "dax0.0", ns
     # the device's data starts after its info block: the lines are found there

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libpmem.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "daxenv.h"
@@ -11,11 +13,34 @@
 #include "tap.h"
 #include "versions.h"
 
+const char *record_pool(void)
+{
+	return daxenv_devdax() ? daxenv_devdax() : RECORD_POOL;
+}
+
 PMEMobjpool *record_create(void)
 {
 	PMEMobjpool *pop;
 	int fd;
 
+	if (daxenv_devdax()) {
+		size_t len;
+		void *head = daxenv_map(NULL, 1, &fd, &len);
+
+		/* the whole device is the pool (size 0); pmemobj_create refuses a
+		 * device with anything in its header (an earlier scenario's bytes) */
+		if (head == MAP_FAILED)
+			tap_bail("cannot map %s: %s", daxenv_devdax(), strerror(errno));
+		pmem_memset_persist(head, 0, len);
+		munmap(head, len);
+		close(fd);
+		pop = pmemobj_create(daxenv_devdax(), RECORD_LAYOUT, 0, 0);
+		if (!pop)
+			tap_bail("pmemobj_create %s: %s", daxenv_devdax(), pmemobj_errormsg());
+		if (OID_IS_NULL(pmemobj_root(pop, sizeof(struct record))))
+			tap_bail("pmemobj_root: %s", pmemobj_errormsg());
+		return pop;
+	}
 	unlink(RECORD_POOL);
 	pop = pmemobj_create(RECORD_POOL, RECORD_LAYOUT, PMEMOBJ_MIN_POOL, 0644);
 	if (!pop)

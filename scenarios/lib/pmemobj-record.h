@@ -20,6 +20,8 @@ struct record {
 	unsigned char payload[RECORD_PAYLOAD];
 };
 
+/* The pool: RECORD_POOL, or the device dax itself under --mode devdax. */
+const char *record_pool(void);
 /* Create the pool (replacing an old one) with a zeroed record as its
  * root, and make the file and its directory entry durable; bails out. */
 PMEMobjpool *record_create(void);
