@@ -20,7 +20,9 @@ FILE holds "key: value" lines (# starts a comment; lists are comma lists):
                     (your own Linux tree, built with daxlab's fragments), or a
                     variant of guest-kernel/build.sh --list (slim, m1-...)
   kernel-variants:  the older spelling: debian (= debian-6.1) and variants
-  persist:          adr, eadr (default: adr)
+  persist:          adr, eadr (default: adr; NV-DIMMs only)
+  pmem-kind:        nvdimm, virtio-pmem (default: nvdimm)
+  mode:             fsdax, devdax (default: fsdax; devdax has no fs axis)
   latency:          none, dram, optane, custom:key=value+key=value (the
                     parameters joined by '+'; default: none)
   latency-mode:     model or stall (default: model)
@@ -33,8 +35,9 @@ FILE holds "key: value" lines (# starts a comment; lists are comma lists):
   keep-images:      failed (default: the NV-DIMM images, *.img, of a job
                     that passed are deleted when it ends; its logs, traces
                     and results stay) or all
-Every combination of fs, kernel variant, persistence, latency and seed is
-one job: one guest running all the scenarios. Jobs go to the URIs in turn.
+Every combination of kind, mode, fs, kernel variant, persistence, latency
+and seed is one job: one guest running all the scenarios (a virtio-pmem
+job takes no persist value, a devdax job no fs). Jobs go to the URIs in turn.
 Results: DIR/campaign-<time>/ (DIR: --results, default results/) with
 job-NNN/ per job, campaign.json, scenarios.txt and report.html.
 USAGE
@@ -92,8 +95,8 @@ while IFS= read -r line || [ -n "$line" ]; do
 		die "$file:$lineno: not a 'key: value' line: $line"
 	key=${BASH_REMATCH[1]} val=${BASH_REMATCH[2]}
 	case "$key" in
-	scenarios | fs | kernels | kernel-variants | persist | latency | latency-mode | iterations | seeds | uris | jobs | timeout | keep-images) ;;
-	*) die "$file:$lineno: unknown key '$key' (scenarios fs kernels kernel-variants persist latency latency-mode iterations seeds uris jobs timeout keep-images)" ;;
+	scenarios | fs | kernels | kernel-variants | persist | pmem-kind | mode | latency | latency-mode | iterations | seeds | uris | jobs | timeout | keep-images) ;;
+	*) die "$file:$lineno: unknown key '$key' (scenarios fs kernels kernel-variants persist pmem-kind mode latency latency-mode iterations seeds uris jobs timeout keep-images)" ;;
 	esac
 	[ -z "${conf[$key]:-}" ] || die "$file:$lineno: '$key' given twice"
 	conf[$key]=$val
@@ -108,6 +111,8 @@ mapfile -t L_FS < <(list "${conf[fs]:-ext4}")
 mapfile -t L_K < <(list "${conf[kernels]:-}${conf[kernels]:+,}${conf[kernel-variants]:-}")
 [ ${#L_K[@]} -gt 0 ] || L_K=(debian-6.1)
 mapfile -t L_PERSIST < <(list "${conf[persist]:-adr}")
+mapfile -t L_KIND < <(list "${conf[pmem-kind]:-nvdimm}")
+mapfile -t L_MODE < <(list "${conf[mode]:-fsdax}")
 mapfile -t L_LAT < <(list "${conf[latency]:-none}")
 mapfile -t L_URI < <(list "${conf[uris]:-direct}")
 mapfile -t L_SCEN < <(list "${conf[scenarios]:-}")
@@ -136,6 +141,16 @@ done
 for p in "${L_PERSIST[@]}"; do
 	case "$p" in adr | eadr) ;; *) die "$file: persist: '$p' is not adr or eadr" ;; esac
 done
+for k in "${L_KIND[@]}"; do
+	case "$k" in nvdimm | virtio-pmem) ;; *) die "$file: pmem-kind: '$k' is not nvdimm or virtio-pmem" ;; esac
+done
+for m in "${L_MODE[@]}"; do
+	case "$m" in fsdax | devdax) ;; *) die "$file: mode: '$m' is not fsdax or devdax" ;; esac
+done
+case " ${L_KIND[*]} | ${L_MODE[*]} " in *virtio-pmem*devdax*)
+	die "$file: pmem-kind virtio-pmem with mode devdax: not supported yet (give them in separate campaigns)"
+	;;
+esac
 case "$lmode" in model | stall) ;; *) die "$file: latency-mode: '$lmode' is not model or stall" ;; esac
 # Every value goes into one job's arguments, split at spaces: each must be
 # one word of what run.sh takes (a custom latency joins its parameters with
@@ -181,11 +196,18 @@ done
 jobargs=()
 jobkernel=()
 for k in "${L_K[@]}"; do
-	for fs in "${L_FS[@]}"; do
+	for kind_mode_fs in $(for kind in "${L_KIND[@]}"; do for m in "${L_MODE[@]}"; do
+		if [ "$m" = devdax ]; then echo "$kind/$m/-"; else for fs in "${L_FS[@]}"; do echo "$kind/$m/$fs"; done; fi
+	done; done); do
+		IFS=/ read -r kind mode fs <<<"$kind_mode_fs"
 		for p in "${L_PERSIST[@]}"; do
+			# virtio-pmem has one persistence model: one job, not one per value
+			[ "$kind" = nvdimm ] || [ "$p" = "${L_PERSIST[0]}" ] || continue
 			for lat in "${L_LAT[@]}"; do
 				for seed in "${seeds[@]}"; do
-					a="--fs $fs --persist $p --seed $seed"
+					a="--seed $seed"
+					if [ "$mode" = devdax ]; then a="$a --mode devdax"; else a="$a --fs $fs"; fi
+					if [ "$kind" = nvdimm ]; then a="$a --persist $p"; else a="$a --pmem-kind $kind"; fi
 					a="$a $(kernel_args "$k")"
 					[ "$lat" = none ] || a="$a --latency ${lat//+/,} --latency-mode $lmode"
 					[ -z "$iterations" ] || a="$a --iterations $iterations"

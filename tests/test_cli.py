@@ -133,7 +133,10 @@ def test_campaign_values_cannot_smuggle_options(tmp_path):
     for line, msg in [("timeout: 60 --payload /etc --exec true", "timeout: '60 --payload"),
                       ("iterations: 3 --results /", "iterations: '3 --results /'"),
                       ("latency: optane --image /dev/sda", "is not none, dram, optane"),
-                      ("uris: qemu:///system --exec x", "is not direct or a qemu libvirt URI")]:
+                      ("uris: qemu:///system --exec x", "is not direct or a qemu libvirt URI"),
+                      ("pmem-kind: cxl --exec x", "pmem-kind: 'cxl --exec x' is not nvdimm or virtio-pmem"),
+                      ("mode: devdax --fs xfs", "mode: 'devdax --fs xfs' is not fsdax or devdax"),
+                      ("pmem-kind: virtio-pmem\nmode: devdax", "pmem-kind virtio-pmem with mode devdax: not supported")]:
         conf = tmp_path / "c.conf"
         conf.write_text(f"scenarios: dax-basics\n{line}\n")
         p = run_sh("--campaign", str(conf))
