@@ -125,6 +125,7 @@ echo "run.sh did not finish this run (killed, or the host failed): its logs are 
 # --------------------------------------------------------------- machine
 ram_mib=$(to_mib "$mem")
 PMEM_BASE=$(pmem_base_for "$ram_mib")
+[ "$pmem_kind" != cxl ] || PMEM_BASE=$(cxl_base_for "$ram_mib" $((NEEDS_PMEM1 * PMEM1_MIB)) 2)
 PMEM_BYTES=$(($(to_mib "$pmem_size") * 1024 * 1024))
 pmem_file=$RUN/pmem0.img
 if [ -n "$replay_dir" ]; then
@@ -140,6 +141,7 @@ elif [ -n "$image" ]; then
 else
 	truncate -s "$pmem_size" "$pmem_file"
 fi
+[ "$pmem_kind" != cxl ] || truncate -s 256K "$RUN/cxl-lsa.img"
 # --exec: the command becomes a scenario, 000-payload, and --payload DIR
 # /payload, in a cpio overlay after the initramfs (the kernel unpacks both).
 if [ $exec_given = 1 ]; then
@@ -195,6 +197,7 @@ fi
 
 declare -gA M=([cpus]=$cpus [cpu]=$cpu_model [mem]=$mem [kernel]=$KDIR/vmlinuz [initrd]=$INITRD
 	[cmdline]=$cmdline [persistence]=$NVDIMM_PERSISTENCE [pmem_kind]=$pmem_kind [pmem_base]=$PMEM_BASE [console]=$RUN/console.log
+	[cxl_lsa]=$RUN/cxl-lsa.img
 	[tap]=$RUN/tap.txt [files]=$RUN/guest-files.raw [console_stdio]=$shell)
 M_DIMMS=("$pmem_file:$(to_mib "$pmem_size")")
 if [ "$NEEDS_PMEM1" = 1 ]; then
@@ -220,6 +223,8 @@ if [ "$plugin" != off ]; then
 	[ -z "$TRACE_OPTS" ] || popts="$popts,$TRACE_OPTS"
 	[ -z "$crash_every" ] || popts="$popts,checkpoint_fences=$crash_every"
 	popts="$popts,watch=$watch_from"
+	# CXL memory is MMIO to QEMU (the window is an I/O region): watch it too
+	[ "$pmem_kind" != cxl ] || popts="$popts,io=on"
 	# QEMU splits plugin options at commas: the model's own go joined by '+'.
 	[ -z "$latency" ] || popts="$popts,latency=${latency//,/+},latency_mode=$latency_mode"
 	# DAXLAB_PLUGIN_OPTS adds plugin options (e.g. verify=on, a self-check).

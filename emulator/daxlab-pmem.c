@@ -42,6 +42,9 @@
  *                   (for kernels that have them as modules: until then
  *                   nothing can map the NV-DIMM); the code translated so
  *                   far is flushed then, so everything after is watched
+ *   io=on|off       also watch I/O (MMIO) accesses in the window (default
+ *                   off): a CXL fixed memory window is an I/O region in
+ *                   QEMU 10, every access to CXL memory a device access
  *   doorbell=NAME   persist=virtio: the QEMU memory region whose stores are
  *                   the guest's flush requests (default
  *                   virtio-pci-notify-virtio-pmem,
@@ -219,6 +222,7 @@ static struct persist *model;
  */
 static bool host_flush_on;
 static char *doorbell_name;
+static bool pmem_io; /* io=on: MMIO accesses in the window are to the memory under test */
 
 static const char *persist_mode_name(void)
 {
@@ -564,7 +568,13 @@ pmem_access(struct vcpu *v, qemu_plugin_meminfo_t info, uint64_t va, uint64_t *p
 	if (qemu_plugin_hwaddr_is_io(h)) {
 		if (host_flush_on && io_region_is_doorbell(qemu_plugin_hwaddr_device_name(h)))
 			e->pg = v->gen << PPAGE_BITS | DOORBELL_PAGE;
-		return false;
+		p = qemu_plugin_hwaddr_phys_addr(h);
+		if (!pmem_io || p - pmem_base >= pmem_size)
+			return false;
+		/* (the direct map is learnt from RAM: an ioremap could mislead it) */
+		e->pg = v->gen << PPAGE_BITS | p >> 12;
+		*pa = p;
+		return true;
 	}
 	p = qemu_plugin_hwaddr_phys_addr(h);
 	learn_direct_map(va, p);
@@ -592,7 +602,7 @@ static bool pmem_access_verified(struct vcpu *v, qemu_plugin_meminfo_t info, uin
 	if (va >= KERNEL_IMAGE_START)
 		return pmem_access(v, info, va, pa);
 	h = qemu_plugin_get_hwaddr(info, va);
-	if (h && !qemu_plugin_hwaddr_is_io(h)) {
+	if (h && (pmem_io || !qemu_plugin_hwaddr_is_io(h))) {
 		p = qemu_plugin_hwaddr_phys_addr(h);
 		truth = p - pmem_base < pmem_size;
 	}
@@ -1467,6 +1477,8 @@ static int parse_options(int argc, char **argv)
 				persist_mode = PERSIST_HOST_FLUSH;
 			else
 				ok = !persist_on;
+		} else if (ok && !strcmp(kv[0], "io")) {
+			ok = qemu_plugin_bool_parse(kv[0], kv[1], &pmem_io);
 		} else if (ok && !strcmp(kv[0], "doorbell")) {
 			ok = kv[1][0] != 0;
 			g_free(doorbell_name);

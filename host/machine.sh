@@ -14,8 +14,9 @@
 #                                          port, M[tap] on its third
 #   M[plugin] M[plugin_log]                -plugin argument (or empty)
 #   M[rr]                                  -icount argument (or empty)
-#   M[pmem_kind] M[pmem_base]              nvdimm (default) or virtio-pmem: what
-#                                          the first NV-DIMM is, and its address
+#   M[pmem_kind] M[pmem_base]              nvdimm (default), virtio-pmem or cxl:
+#                                          what the first NV-DIMM is, and its address
+#   M[cxl_lsa]                             cxl: the label storage area's file
 #   M_DIMMS=("PATH:MIB" ...)               NV-DIMMs, the first one watched
 
 # Where QEMU (pc machine) puts the first NV-DIMM for RAM_MIB of RAM: RAM
@@ -28,12 +29,31 @@ pmem_base_for() { # RAM_MIB
 	printf '0x%x' $(((4096 + (above + 1023) / 1024 * 1024) * 1024 * 1024))
 }
 
-# MAXMEM (MiB) and SLOTS of the memory hotplug area for the machine M.
+# Where the CXL fixed memory window (and so a cxl kind's region) starts, on
+# q35 with RAM_MIB of RAM and DEV_MIB of NV-DIMMs in the memory hotplug
+# area (maxmem as machine_layout makes it, SLOTS slots): after the hotplug
+# area (it starts at the GiB after the RAM above 4 GiB; q35 keeps at most
+# 2.75 GiB below, or 2 when there is more) and 1 MiB of host bridge
+# registers, at 256 MiB alignment (QEMU's pc_get_cxl_range_start).
+cxl_base_for() { # RAM_MIB DEV_MIB SLOTS
+	local below=2816 above=0 start
+	[ "$1" -lt 2816 ] || below=2048
+	[ "$1" -le "$below" ] || above=$(($1 - below))
+	start=$((4096 + (above + 1023) / 1024 * 1024 + $2 + 1024 + $3 * 1024 + 1))
+	printf '0x%x' $(((start + 255) / 256 * 256 * 1024 * 1024))
+}
+
+# MAXMEM (MiB) and SLOTS of the memory hotplug area for the machine M
+# (a cxl kind's first NV-DIMM is not in it: it sits behind the CXL window).
 machine_layout() {
-	local d dimm_mib=0
-	for d in "${M_DIMMS[@]}"; do dimm_mib=$((dimm_mib + ${d##*:})); done
+	local i dimm_mib=0 n=0
+	for i in "${!M_DIMMS[@]}"; do
+		[ "$i" != 0 ] || [ "${M[pmem_kind]:-nvdimm}" != cxl ] || continue
+		dimm_mib=$((dimm_mib + ${M_DIMMS[$i]##*:}))
+		n=$((n + 1))
+	done
 	MAXMEM=$(($(to_mib "${M[mem]}") + dimm_mib + 1024))
-	SLOTS=${#M_DIMMS[@]}
+	SLOTS=$n
 	[ "$SLOTS" -ge 2 ] || SLOTS=2
 }
 
@@ -41,6 +61,8 @@ machine_layout() {
 machine_qemu_argv() {
 	local i d machine=pc,nvdimm=on
 	machine_layout
+	# CXL needs q35 (pxb-cxl refuses a conventional PCI bus)
+	[ "${M[pmem_kind]:-nvdimm}" != cxl ] || machine=q35,cxl=on,nvdimm=on
 	[ -z "${M[persistence]:-}" ] || machine="$machine,nvdimm-persistence=${M[persistence]}"
 	QEMU_ARGV=(qemu-system-x86_64 -accel tcg -cpu "${M[cpu]}" -smp "${M[cpus]}"
 		-kernel "${M[kernel]}" -initrd "${M[initrd]}" -append "${M[cmdline]}"
@@ -54,6 +76,15 @@ machine_qemu_argv() {
 		if [ "$i" = 0 ] && [ "${M[pmem_kind]:-nvdimm}" = virtio-pmem ]; then
 			# pinned where an NV-DIMM would be: the plugin and the guest look there
 			QEMU_ARGV+=(-device "virtio-pmem-pci,id=vpm0,memdev=mem0,memaddr=${M[pmem_base]}")
+		elif [ "$i" = 0 ] && [ "${M[pmem_kind]:-nvdimm}" = cxl ]; then
+			# a type-3 device with a persistent partition (and its label
+			# area), behind a CXL host bridge and root port, in a 4 GiB window
+			# shellcheck disable=SC2054
+			QEMU_ARGV+=(-object "memory-backend-file,id=lsa0,share=on,mem-path=${M[cxl_lsa]},size=256K"
+				-device pxb-cxl,bus_nr=12,bus=pcie.0,id=cxl.1
+				-device cxl-rp,port=0,bus=cxl.1,id=rp0,chassis=0,slot=2
+				-device cxl-type3,bus=rp0,persistent-memdev=mem0,lsa=lsa0,id=cxl-pmem0
+				-M cxl-fmw.0.targets.0=cxl.1,cxl-fmw.0.size=4G)
 		else
 			QEMU_ARGV+=(-device "nvdimm,id=nv$i,memdev=mem$i")
 		fi

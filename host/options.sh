@@ -208,6 +208,7 @@ check_scenarios() {
 		if [ "$s" = "$crash_check" ] || [ "$name" = "$crash_check" ]; then
 			[ "$crash" != - ] || die "--crash-check: $name declares no crash expectations (daxlab-crash: in its header)"
 			[ "$pmem_mode" = fsdax ] || [ "$crash" = lines ] || die "--crash-check $name recovers a filesystem: not with --mode devdax"
+			[ "$pmem_kind" != cxl ] || [ "$crash" = lines ] || die "--crash-check $name boots recovery guests on NV-DIMMs: not with --pmem-kind cxl yet"
 			crash_check=$name
 		fi
 	done
@@ -322,7 +323,19 @@ check_pmem_kind() {
 		[ -z "$libvirt" ] && [ $emit_xml = 0 ] || die "--pmem-kind virtio-pmem: not with --libvirt or --emit-xml yet (the domain XML has NV-DIMMs only)"
 		[ -z "$image" ] || die "--pmem-kind virtio-pmem: not with --image yet"
 		;;
-	*) die "unknown --pmem-kind: $pmem_kind (choose nvdimm or virtio-pmem)" ;;
+	cxl)
+		# a CXL pmem region: the memory controller is its persistence domain
+		case "${persist:=adr}" in
+		adr) NVDIMM_PERSISTENCE="" ;;
+		*) die "--pmem-kind cxl: the region's persistence domain is the memory controller: --persist adr only" ;;
+		esac
+		[ $(($(to_mib "$pmem_size") % 256)) = 0 ] || die "--pmem-kind cxl: --pmem-size must be a multiple of 256M (QEMU's CXL granularity)"
+		[ -z "$libvirt" ] && [ $emit_xml = 0 ] || die "--pmem-kind cxl: not with --libvirt or --emit-xml yet (the domain XML has NV-DIMMs only)"
+		[ -z "$image" ] || die "--pmem-kind cxl: not with --image yet (a region comes back disabled after a reboot)"
+		[ "$pmem_mode" = fsdax ] || die "--pmem-kind cxl: not with --mode devdax yet"
+		{ [ $record = 0 ] && [ -z "$replay_dir" ]; } || die "--pmem-kind cxl: not with --record or --replay yet"
+		;;
+	*) die "unknown --pmem-kind: $pmem_kind (choose nvdimm, virtio-pmem or cxl)" ;;
 	esac
 }
 

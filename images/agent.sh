@@ -98,6 +98,7 @@ if [ -d "/lib/modules/$(uname -r)" ]; then
 	mods="crc32c_generic libnvdimm nfit nd_pmem dax_pmem"
 	[ "$(cmdarg pmem_kind)" != virtio-pmem ] || mods="$mods virtio_pci virtio_pmem"
 	[ "$(cmdarg mode)" != devdax ] || mods="$mods device_dax"
+	[ "$(cmdarg pmem_kind)" != cxl ] || mods="$mods cxl_acpi cxl_pci cxl_mem cxl_pmem"
 	for m in $mods; do
 		modprobe -q "$m" 2>/dev/null || true
 	done
@@ -196,6 +197,21 @@ fi
 # not be region0. PMEM, NS and REGION name its devices from here on.
 NREGIONS=1
 [ "$(cmdarg pmem1)" = 1 ] && NREGIONS=2
+# CXL: the memory device's persistent capacity becomes an nd region only
+# once a CXL region is made of it in the root decoder (the fixed window).
+if [ "$(cmdarg pmem_kind)" = cxl ]; then
+	tries=0
+	until [ -e /sys/bus/cxl/devices/mem0 ] && [ -e /sys/bus/cxl/devices/decoder0.0 ]; do
+		tries=$((tries + 1))
+		[ $tries -gt 100 ] && die "no CXL memory device mem0 or root decoder (are cxl_acpi, cxl_pci, cxl_mem loaded?)"
+		sleep 0.1
+	done
+	if ! cxl create-region -m -d decoder0.0 -w 1 -t pmem mem0 >/tmp/cxl.out 2>&1; then
+		cat /tmp/cxl.out >/dev/console
+		die "cxl create-region failed"
+	fi
+	send_file cxl-region.json /tmp/cxl.out
+fi
 PMEM_BASE=$(cmdarg pmem_base)
 tries=0
 until [ "$(find /sys/bus/nd/devices -maxdepth 1 -name 'region*' 2>/dev/null | wc -l)" -ge $NREGIONS ]; do
@@ -233,6 +249,15 @@ if [ "$(cmdarg mode)" = devdax ]; then
 		[ $tries -gt 100 ] && die "$DEVDAX did not appear (is device_dax in the initramfs?)"
 		sleep 0.1
 	done
+elif [ "$(cmdarg pmem_kind)" = cxl ]; then
+	# a labelled region (the device's label area): a new namespace in it
+	if ! ndctl create-namespace -m fsdax --map=mem -r "$REGION" >/tmp/ndctl.out 2>&1; then
+		cat /tmp/ndctl.out >/dev/console
+		die "ndctl create-namespace -r $REGION failed"
+	fi
+	PMEM=$(sed -n 's/^ *"blockdev":"\(pmem[0-9.]*\)".*/\1/p' /tmp/ndctl.out | head -n1)
+	NS=$(sed -n 's/^ *"dev":"\(namespace[0-9.]*\)".*/\1/p' /tmp/ndctl.out | head -n1)
+	{ [ -n "$PMEM" ] && [ -n "$NS" ]; } || die "ndctl create-namespace -r $REGION: no block device in its answer"
 elif [ "$KEEP" = 1 ] && ndctl list -N 2>/dev/null | grep -q '"mode":"fsdax"'; then
 	ndctl list -N >/tmp/ndctl.out 2>&1
 	say "kept image: namespace already fsdax"

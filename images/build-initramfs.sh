@@ -67,9 +67,9 @@ kver=$(cat "$kdir/kver")
 moddir=$kdir/lib/modules/$kver
 
 # Modules the agent loads, and what they pull in.
-MODULES="crc32c_generic libnvdimm nfit nd_pmem nd_btt dax_pmem device_dax virtio_pci virtio_pmem ext4 xfs brd"
+MODULES="crc32c_generic libnvdimm nfit nd_pmem nd_btt dax_pmem device_dax cxl_acpi cxl_pci cxl_mem cxl_pmem virtio_pci virtio_pmem ext4 xfs brd"
 # Host programs copied with their shared libraries.
-PROGRAMS="/bin/kmod /usr/bin/ndctl /sbin/mke2fs /sbin/mkfs.xfs /usr/sbin/xfs_io /sbin/e2fsck /usr/sbin/xfs_repair /sbin/blkid"
+PROGRAMS="/bin/kmod /usr/bin/ndctl /usr/bin/cxl /sbin/mke2fs /sbin/mkfs.xfs /usr/sbin/xfs_io /sbin/e2fsck /usr/sbin/xfs_repair /sbin/blkid"
 
 # The input hash: this script, the agent, the guest binaries, the kernel
 # release and the versions of the host packages we copy from.

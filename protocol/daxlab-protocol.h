@@ -199,6 +199,7 @@ struct daxlab_file_kind {
 };
 static const struct daxlab_file_kind daxlab_files[] = {
     {"ndctl-namespace.json", 64ul << 10, DAXLAB_KEEP_HEAD},
+    {"cxl-region.json", 16ul << 10, DAXLAB_KEEP_HEAD},
     {"pmem-data.txt", 4ul << 10, DAXLAB_KEEP_HEAD},
     {"iomem-pmem.txt", 4ul << 10, DAXLAB_KEEP_HEAD},
     {"dmesg.txt", 8ul << 20, DAXLAB_KEEP_TAIL},
