@@ -86,13 +86,6 @@
 #include "lib/race.h"
 #include "lib/tap.h"
 
-#ifndef MAP_SHARED_VALIDATE
-#define MAP_SHARED_VALIDATE 0x03
-#endif
-#ifndef MAP_SYNC
-#define MAP_SYNC 0x80000
-#endif
-
 #define PAGE 4096u
 #define CHUNK (2u << 20)
 #define NCHUNKS 2u

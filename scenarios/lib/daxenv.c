@@ -260,16 +260,16 @@ long long daxenv_device_offset(int fd, long long off, long long len)
 	return -1;
 }
 
-bool daxenv_region_provider(char *buf, size_t len)
+/* The first line of the region's sysfs file @rel ($DAXLAB_REGION or region0). */
+static bool region_attr(const char *rel, char *buf, size_t len)
 {
 	const char *region = getenv("DAXLAB_REGION");
 	char path[128];
 	FILE *f;
 	bool ok;
 
-	/* The region's parent in sysfs is its bus: ndbusN/provider. */
-	snprintf(path, sizeof(path), "/sys/bus/nd/devices/%s/../provider",
-	         region && *region ? region : "region0");
+	snprintf(path, sizeof(path), "/sys/bus/nd/devices/%s/%s",
+	         region && *region ? region : "region0", rel);
 	f = fopen(path, "r");
 	if (!f)
 		return false;
@@ -280,21 +280,13 @@ bool daxenv_region_provider(char *buf, size_t len)
 	return ok && *buf;
 }
 
+bool daxenv_region_provider(char *buf, size_t len)
+{
+	/* The region's parent in sysfs is its bus: ndbusN/provider. */
+	return region_attr("../provider", buf, len);
+}
+
 bool daxenv_persistence_domain(char *buf, size_t len)
 {
-	const char *region = getenv("DAXLAB_REGION");
-	char path[128];
-	FILE *f;
-	bool ok;
-
-	snprintf(path, sizeof(path), "/sys/bus/nd/devices/%s/persistence_domain",
-	         region && *region ? region : "region0");
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	ok = fgets(buf, (int)len, f) != NULL;
-	fclose(f);
-	if (ok)
-		buf[strcspn(buf, "\n")] = '\0';
-	return ok && *buf;
+	return region_attr("persistence_domain", buf, len);
 }

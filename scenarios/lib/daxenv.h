@@ -10,9 +10,18 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/mman.h>
 
 /* 1 if @path has STATX_ATTR_DAX, 0 if not, -1 (errno set) if unknown. */
 int daxenv_is_dax(const char *path);
+/* Older libc headers lack these (MAP_SYNC mappings of DAX files). */
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+
 /*
  * --mode devdax: the device-dax character device the agent made
  * ($DAXLAB_DEVDAX, e.g. /dev/dax0.0), or NULL under a filesystem.
