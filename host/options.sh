@@ -320,7 +320,7 @@ check_pmem_kind() {
 		[ -z "$persist" ] || [ "$persist" = virtio ] ||
 			die "--persist $persist is for NV-DIMMs: virtio-pmem persists on the host's flush (its model is --persist virtio)"
 		persist=virtio NVDIMM_PERSISTENCE=""
-		[ -z "$libvirt" ] && [ $emit_xml = 0 ] || die "--pmem-kind virtio-pmem: not with --libvirt or --emit-xml yet (the domain XML has NV-DIMMs only)"
+		{ [ -z "$libvirt" ] && [ $emit_xml = 0 ]; } || die "--pmem-kind virtio-pmem: not with --libvirt or --emit-xml yet (the domain XML has NV-DIMMs only)"
 		[ -z "$image" ] || die "--pmem-kind virtio-pmem: not with --image yet"
 		;;
 	cxl)
@@ -330,7 +330,7 @@ check_pmem_kind() {
 		*) die "--pmem-kind cxl: the region's persistence domain is the memory controller: --persist adr only" ;;
 		esac
 		[ $(($(to_mib "$pmem_size") % 256)) = 0 ] || die "--pmem-kind cxl: --pmem-size must be a multiple of 256M (QEMU's CXL granularity)"
-		[ -z "$libvirt" ] && [ $emit_xml = 0 ] || die "--pmem-kind cxl: not with --libvirt or --emit-xml yet (the domain XML has NV-DIMMs only)"
+		{ [ -z "$libvirt" ] && [ $emit_xml = 0 ]; } || die "--pmem-kind cxl: not with --libvirt or --emit-xml yet (the domain XML has NV-DIMMs only)"
 		[ -z "$image" ] || die "--pmem-kind cxl: not with --image yet (a region comes back disabled after a reboot)"
 		[ "$pmem_mode" = fsdax ] || die "--pmem-kind cxl: not with --mode devdax yet"
 		{ [ $record = 0 ] && [ -z "$replay_dir" ]; } || die "--pmem-kind cxl: not with --record or --replay yet"
