@@ -11,8 +11,9 @@
 #   daxlab.strict=1            known kernel windows are hits (DAXLAB_STRICT)
 #   daxlab.widen=US            load /lib/daxlab/daxlab-widen.ko around each
 #                              scenario that declares kernel functions to delay
-#   daxlab.pmem_kind=KIND      nvdimm (NFIT) or virtio-pmem: the device under
-#                              test, at daxlab.pmem_base
+#   daxlab.pmem_kind=KIND      nvdimm (NFIT), virtio-pmem or cxl (a region made
+#                              with cxl create-region): the device under test,
+#                              at daxlab.pmem_base
 #   daxlab.mode=devdax         run.sh --mode devdax: a device-dax namespace
 #                              (/dev/daxN.0, 2 MiB aligned) and no filesystem;
 #                              daxlab.fs is then "devdax" and scenarios run in
