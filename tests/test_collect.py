@@ -34,7 +34,8 @@ CASES = sorted(p.name for p in FIXTURES.iterdir() if (p / "run.json").exists())
 SUMMARY_KEYS = {
     "run_id", "started", "wall_seconds", "qemu_seconds", "qemu_cpu_seconds", "kernel",
     "kernel_variant", "kernel_release", "fs", "dax_requested", "qemu_version", "cpu_model",
-    "cpu_flush_instructions", "persist", "nvdimm_persistence", "guest_persistence_domain",
+    "cpu_flush_instructions", "pmem_kind", "pmem_mode", "persist", "nvdimm_persistence",
+    "guest_persistence_domain",
     "guest_dax_write_cache", "plugin", "plugin_watch_from", "backend", "pmem_window",
     "pmem_stats", "pmem_trace", "latency", "cpus", "record", "replay", "pmem_size", "image",
     "image_boots", "guest_status", "guest_reason", "scenarios", "totals"}
