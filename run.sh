@@ -125,7 +125,10 @@ echo "run.sh did not finish this run (killed, or the host failed): its logs are 
 # --------------------------------------------------------------- machine
 ram_mib=$(to_mib "$mem")
 PMEM_BASE=$(pmem_base_for "$ram_mib")
-[ "$pmem_kind" != cxl ] || PMEM_BASE=$(cxl_base_for "$ram_mib" $((NEEDS_PMEM1 * PMEM1_MIB)) 2)
+if [ "$pmem_kind" = cxl ]; then
+	# the second NV-DIMM, when there is one, is the hotplug area's only one
+	if [ "$NEEDS_PMEM1" = 1 ]; then PMEM_BASE=$(cxl_base_for "$ram_mib" "$PMEM1_MIB"); else PMEM_BASE=$(cxl_base_for "$ram_mib"); fi
+fi
 PMEM_BYTES=$(($(to_mib "$pmem_size") * 1024 * 1024))
 pmem_file=$RUN/pmem0.img
 if [ -n "$replay_dir" ]; then

@@ -29,32 +29,41 @@ pmem_base_for() { # RAM_MIB
 	printf '0x%x' $(((4096 + (above + 1023) / 1024 * 1024) * 1024 * 1024))
 }
 
+# MAXMEM (MiB) and SLOTS of the memory hotplug area for RAM_MIB of RAM and
+# NV-DIMMs of DIMM_MIB each in it.
+hotplug_layout() { # RAM_MIB [DIMM_MIB...]
+	local ram=$1 d dimm_mib=0
+	shift
+	for d in "$@"; do dimm_mib=$((dimm_mib + d)); done
+	MAXMEM=$((ram + dimm_mib + 1024))
+	SLOTS=$#
+	[ "$SLOTS" -ge 2 ] || SLOTS=2
+}
+
 # Where the CXL fixed memory window (and so a cxl kind's region) starts, on
-# q35 with RAM_MIB of RAM and DEV_MIB of NV-DIMMs in the memory hotplug
-# area (maxmem as machine_layout makes it, SLOTS slots): after the hotplug
-# area (it starts at the GiB after the RAM above 4 GiB; q35 keeps at most
-# 2.75 GiB below, or 2 when there is more) and 1 MiB of host bridge
-# registers, at 256 MiB alignment (QEMU's pc_get_cxl_range_start).
-cxl_base_for() { # RAM_MIB DEV_MIB SLOTS
+# q35 with RAM_MIB of RAM and the hotplug area hotplug_layout gives for the
+# NV-DIMMs in it: after that area (it starts at the GiB after the RAM above
+# 4 GiB; q35 keeps at most 2.75 GiB below, or 2 when there is more) and
+# 1 MiB of host bridge registers, at 256 MiB alignment (QEMU's
+# pc_get_cxl_range_start).
+cxl_base_for() { # RAM_MIB [DIMM_MIB...]
 	local below=2816 above=0 start
 	[ "$1" -lt 2816 ] || below=2048
 	[ "$1" -le "$below" ] || above=$(($1 - below))
-	start=$((4096 + (above + 1023) / 1024 * 1024 + $2 + 1024 + $3 * 1024 + 1))
+	hotplug_layout "$@"
+	start=$((4096 + (above + 1023) / 1024 * 1024 + MAXMEM - $1 + SLOTS * 1024 + 1))
 	printf '0x%x' $(((start + 255) / 256 * 256 * 1024 * 1024))
 }
 
 # MAXMEM (MiB) and SLOTS of the memory hotplug area for the machine M
 # (a cxl kind's first NV-DIMM is not in it: it sits behind the CXL window).
 machine_layout() {
-	local i dimm_mib=0 n=0
+	local i sizes=()
 	for i in "${!M_DIMMS[@]}"; do
 		[ "$i" != 0 ] || [ "${M[pmem_kind]:-nvdimm}" != cxl ] || continue
-		dimm_mib=$((dimm_mib + ${M_DIMMS[$i]##*:}))
-		n=$((n + 1))
+		sizes+=("${M_DIMMS[$i]##*:}")
 	done
-	MAXMEM=$(($(to_mib "${M[mem]}") + dimm_mib + 1024))
-	SLOTS=$n
-	[ "$SLOTS" -ge 2 ] || SLOTS=2
+	hotplug_layout "$(to_mib "${M[mem]}")" ${sizes[@]+"${sizes[@]}"}
 }
 
 # QEMU_ARGV: the machine as a qemu-system-x86_64 command line.

@@ -195,27 +195,34 @@ done
 # ------------------------------------------------------------ the jobs
 jobargs=()
 jobkernel=()
+# The device axis, as run.sh's words: kind x mode x fs (devdax has no fs),
+# times the persistence domains for an NV-DIMM (virtio-pmem has one model).
+L_DEV=()
+for kind in "${L_KIND[@]}"; do
+	for m in "${L_MODE[@]}"; do
+		wheres=()
+		for fs in "${L_FS[@]}"; do wheres+=("--fs $fs"); done
+		[ "$m" = fsdax ] || wheres=("--mode devdax")
+		for where in "${wheres[@]}"; do
+			if [ "$kind" = nvdimm ]; then
+				for p in "${L_PERSIST[@]}"; do L_DEV+=("$where --persist $p"); done
+			else
+				L_DEV+=("$where --pmem-kind $kind")
+			fi
+		done
+	done
+done
 for k in "${L_K[@]}"; do
-	for kind_mode_fs in $(for kind in "${L_KIND[@]}"; do for m in "${L_MODE[@]}"; do
-		if [ "$m" = devdax ]; then echo "$kind/$m/-"; else for fs in "${L_FS[@]}"; do echo "$kind/$m/$fs"; done; fi
-	done; done); do
-		IFS=/ read -r kind mode fs <<<"$kind_mode_fs"
-		for p in "${L_PERSIST[@]}"; do
-			# virtio-pmem has one persistence model: one job, not one per value
-			[ "$kind" = nvdimm ] || [ "$p" = "${L_PERSIST[0]}" ] || continue
-			for lat in "${L_LAT[@]}"; do
-				for seed in "${seeds[@]}"; do
-					a="--seed $seed"
-					if [ "$mode" = devdax ]; then a="$a --mode devdax"; else a="$a --fs $fs"; fi
-					if [ "$kind" = nvdimm ]; then a="$a --persist $p"; else a="$a --pmem-kind $kind"; fi
-					a="$a $(kernel_args "$k")"
-					[ "$lat" = none ] || a="$a --latency ${lat//+/,} --latency-mode $lmode"
-					[ -z "$iterations" ] || a="$a --iterations $iterations"
-					[ -z "$timeout" ] || a="$a --timeout $timeout"
-					for s in ${L_SCEN[@]+"${L_SCEN[@]}"}; do a="$a --scenario $s"; done
-					jobargs+=("$a")
-					jobkernel+=("$k")
-				done
+	for dev in "${L_DEV[@]}"; do
+		for lat in "${L_LAT[@]}"; do
+			for seed in "${seeds[@]}"; do
+				a="--seed $seed $dev $(kernel_args "$k")"
+				[ "$lat" = none ] || a="$a --latency ${lat//+/,} --latency-mode $lmode"
+				[ -z "$iterations" ] || a="$a --iterations $iterations"
+				[ -z "$timeout" ] || a="$a --timeout $timeout"
+				for s in ${L_SCEN[@]+"${L_SCEN[@]}"}; do a="$a --scenario $s"; done
+				jobargs+=("$a")
+				jobkernel+=("$k")
 			done
 		done
 	done

@@ -12,7 +12,8 @@ Installs daxlab's host dependencies with apt-get (Debian 12, as root):
 QEMU 10.x from bookworm-backports (the apt source is added if missing),
 busybox-static, kmod, cpio, ndctl, e2fsprogs, xfsprogs, libglib2.0-dev,
 libjansson-dev and jq (the host reads and writes its JSON with them),
-libpmemobj-dev and libpmem-dev (PMDK, for the pmdk scenarios), python3-pytest, gnuplot-nox (the latency model's plot), plus gcc, make,
+libpmemobj-dev and libpmem-dev (PMDK, for the pmdk scenarios),
+python3-pytest, gnuplot-nox (the latency model's plot), plus gcc, make,
 xz-utils and pkg-config.
 
   --tests   also what only the tests need: chromium (report.html is

@@ -34,19 +34,17 @@ PMEMobjpool *record_create(void)
 		pmem_memset_persist(head, 0, len);
 		munmap(head, len);
 		close(fd);
-		pop = pmemobj_create(daxenv_devdax(), RECORD_LAYOUT, 0, 0);
-		if (!pop)
-			tap_bail("pmemobj_create %s: %s", daxenv_devdax(), pmemobj_errormsg());
-		if (OID_IS_NULL(pmemobj_root(pop, sizeof(struct record))))
-			tap_bail("pmemobj_root: %s", pmemobj_errormsg());
-		return pop;
+		pop = pmemobj_create(record_pool(), RECORD_LAYOUT, 0, 0);
+	} else {
+		unlink(RECORD_POOL);
+		pop = pmemobj_create(RECORD_POOL, RECORD_LAYOUT, PMEMOBJ_MIN_POOL, 0644);
 	}
-	unlink(RECORD_POOL);
-	pop = pmemobj_create(RECORD_POOL, RECORD_LAYOUT, PMEMOBJ_MIN_POOL, 0644);
 	if (!pop)
-		tap_bail("pmemobj_create: %s", pmemobj_errormsg());
+		tap_bail("pmemobj_create %s: %s", record_pool(), pmemobj_errormsg());
 	if (OID_IS_NULL(pmemobj_root(pop, sizeof(struct record))))
 		tap_bail("pmemobj_root: %s", pmemobj_errormsg());
+	if (daxenv_devdax())
+		return pop; /* a device: no file or directory entry to make durable */
 	fd = open(RECORD_POOL, O_RDONLY);
 	if (fd < 0 || fsync(fd) != 0)
 		tap_bail("fsync of the pool: %s", strerror(errno));
